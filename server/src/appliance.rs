@@ -1,0 +1,134 @@
+//! One running appliance: database, queue, event bus and HTTP server, started
+//! together and stopped together (in-flight requests finish, streams end, the
+//! database is checkpointed and closed).
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::events::EventBus;
+use crate::http::{self, AppState};
+use crate::queue::{Queue, QueueError};
+use crate::storage::{Db, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A started appliance, not yet serving.
+#[derive(Debug)]
+pub struct Appliance {
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+}
+
+/// The database file inside a data directory.
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("lotse.db")
+}
+
+impl Appliance {
+    pub async fn start(
+        settings: Settings,
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Appliance, StartError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let bus = EventBus::new();
+        let publisher = bus.clone();
+        let db = Db::open(&db_path(data_dir), clock.clone(), move |events| {
+            publisher.publish(events)
+        })?;
+        let queue = Queue::new(db, settings.queue.clone());
+        queue.sync_site(&settings).await?;
+        queue.prune_events().await?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let state = AppState {
+            queue,
+            bus,
+            clock,
+            settings: Arc::new(settings),
+            shutdown: shutdown_rx,
+            started: Instant::now(),
+        };
+        Ok(Appliance { state, shutdown })
+    }
+
+    /// Serves until `signal` completes, then shuts down gracefully.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let Appliance { state, shutdown } = self;
+        let maintenance = tokio::spawn(maintenance(state.clone()));
+        let router = http::app(state.clone());
+        let graceful = async move {
+            signal.await;
+            tracing::info!("shutting down");
+            // Ends the SSE streams, which would otherwise keep the server open.
+            let _ = shutdown.send(true);
+        };
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(graceful)
+            .await;
+        maintenance.abort();
+        state.queue.db().close().await;
+        tracing::info!("database closed");
+        served.map_err(StartError::Serve)
+    }
+}
+
+/// Hourly housekeeping: trims the event log.
+async fn maintenance(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.queue.prune_events().await {
+            tracing::warn!("pruning the event log failed: {e}");
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

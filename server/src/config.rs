@@ -1,0 +1,589 @@
+//! Configuration: a raw TOML shape (with spans, for messages that point at a line),
+//! validated into typed [`Settings`]. Loading never writes files.
+//!
+//! Demo mode starts from [`DEMO_TOML`] and lays the operator's file over it, so a demo
+//! can be pointed at a real case system or a different site without repeating the rest.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The seeded site of `lotse demo`.
+pub const DEMO_TOML: &str = include_str!("demo.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", format_problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+pub type Result<T> = std::result::Result<T, ConfigError>;
+
+/// One thing wrong with a configuration, with the line it is on when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "line {l}: {}: {}", self.key, self.message),
+            None => write!(f, "{}: {}", self.key, self.message),
+        }
+    }
+}
+
+fn format_problems(p: &[Problem]) -> String {
+    let mut s = format!(
+        "configuration has {} problem{}:",
+        p.len(),
+        if p.len() == 1 { "" } else { "s" }
+    );
+    for x in p {
+        s.push_str("\n  - ");
+        s.push_str(&x.to_string());
+    }
+    s
+}
+
+// ---------- raw shape ----------
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    site: RawSite,
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    queue: RawQueue,
+    #[serde(default)]
+    services: Vec<RawService>,
+    #[serde(default)]
+    counters: Vec<RawCounter>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    id: Option<Spanned<String>>,
+    name: Option<String>,
+    device_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+    data_dir: Option<String>,
+    public_url: Option<Spanned<String>>,
+    request_timeout: Option<Spanned<String>>,
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawQueue {
+    appointment_head_start: Option<Spanned<String>>,
+    default_service_minutes: Option<Spanned<u32>>,
+    recent_services: Option<u32>,
+    event_retention: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    id: Spanned<String>,
+    prefix: Spanned<String>,
+    #[serde(default)]
+    name: BTreeMap<String, String>,
+    icon: Option<String>,
+    default_minutes: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCounter {
+    id: Spanned<String>,
+    name: String,
+    room: Option<String>,
+    services: Spanned<Vec<String>>,
+}
+
+// ---------- validated shape ----------
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub site_id: String,
+    pub site_name: String,
+    pub device_id: String,
+    pub listen: SocketAddr,
+    pub data_dir: Option<PathBuf>,
+    /// Base URL printed into ticket QR codes; derived from `listen` when unset.
+    pub public_url: Option<String>,
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub queue: QueueSettings,
+    pub services: Vec<ServiceDef>,
+    pub counters: Vec<CounterDef>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    /// How far ahead of a walk-in an appointment is placed; walk-ins that waited
+    /// longer than this go first, so they are never starved.
+    pub appointment_head_start: Duration,
+    pub default_service_minutes: u32,
+    pub recent_services: u32,
+    pub event_retention: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceDef {
+    pub id: String,
+    pub prefix: String,
+    pub name: BTreeMap<String, String>,
+    pub icon: String,
+    pub default_minutes: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CounterDef {
+    pub id: String,
+    pub name: String,
+    pub room: String,
+    pub services: Vec<String>,
+}
+
+/// Parses a duration written like `"90s"`, `"15m"`, `"1h"`, `"7d"` (also `"500ms"`).
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(|| {
+        format!("\"{s}\" has no unit; write e.g. \"5s\", \"15m\", \"1h\", \"7d\"")
+    })?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("\"{s}\" does not start with a number"))?;
+    let secs = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "s" => n,
+        "m" | "min" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => {
+            return Err(format!(
+                "unknown unit \"{unit}\" in \"{s}\"; use ms, s, m, h or d"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn line_of(src: &str, offset: usize) -> usize {
+    src.get(..offset)
+        .map(|p| p.bytes().filter(|b| *b == b'\n').count() + 1)
+        .unwrap_or(1)
+}
+
+fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 40
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+impl Settings {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Settings> {
+        let src = read(path)?;
+        Self::from_toml(&src)
+    }
+
+    /// Demo defaults, optionally overlaid with an operator file.
+    pub fn demo(overlay: Option<&Path>) -> Result<Settings> {
+        match overlay {
+            None => Self::from_toml(DEMO_TOML),
+            Some(p) => {
+                let src = read(p)?;
+                let merged = merge_toml(DEMO_TOML, &src)?;
+                Self::from_toml(&merged)
+            }
+        }
+    }
+
+    pub fn from_toml(src: &str) -> Result<Settings> {
+        let raw: RawConfig = toml::from_str(src).map_err(|e| {
+            let line = e.span().map(|s| line_of(src, s.start));
+            ConfigError::Invalid(vec![Problem {
+                line,
+                key: "toml".into(),
+                message: e.message().trim().to_string(),
+            }])
+        })?;
+        validate(src, raw)
+    }
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Lays `overlay` over `base`: tables merge key by key, everything else is replaced.
+fn merge_toml(base: &str, overlay: &str) -> Result<String> {
+    fn merge(a: &mut toml::Table, b: toml::Table) {
+        for (k, v) in b {
+            match (a.get_mut(&k), v) {
+                (Some(toml::Value::Table(at)), toml::Value::Table(bt)) => merge(at, bt),
+                (_, v) => {
+                    a.insert(k, v);
+                }
+            }
+        }
+    }
+    let mut a: toml::Table = toml::from_str(base).map_err(|e| {
+        ConfigError::Invalid(vec![Problem {
+            line: None,
+            key: "demo defaults".into(),
+            message: e.to_string(),
+        }])
+    })?;
+    let b: toml::Table = toml::from_str(overlay).map_err(|e| {
+        let line = e.span().map(|s| line_of(overlay, s.start));
+        ConfigError::Invalid(vec![Problem {
+            line,
+            key: "toml".into(),
+            message: e.message().trim().to_string(),
+        }])
+    })?;
+    merge(&mut a, b);
+    toml::to_string(&a).map_err(|e| {
+        ConfigError::Invalid(vec![Problem {
+            line: None,
+            key: "toml".into(),
+            message: e.to_string(),
+        }])
+    })
+}
+
+fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
+    let mut problems = Vec::new();
+    let mut bad = |span: Option<std::ops::Range<usize>>, key: &str, message: String| {
+        problems.push(Problem {
+            line: span.map(|s| line_of(src, s.start)),
+            key: key.to_string(),
+            message,
+        });
+    };
+
+    let site_id = match &raw.site.id {
+        Some(id) if is_slug(id.get_ref()) => id.get_ref().clone(),
+        Some(id) => {
+            bad(
+                Some(id.span()),
+                "site.id",
+                format!(
+                    "\"{}\" is not a valid id: use lower-case letters, digits, '-' or '_' (at most 40)",
+                    id.get_ref()
+                ),
+            );
+            String::new()
+        }
+        None => {
+            bad(
+                None,
+                "site.id",
+                "is required (e.g. \"kim-musterstadt\")".into(),
+            );
+            String::new()
+        }
+    };
+
+    let listen = match &raw.server.listen {
+        None => SocketAddr::from(([0, 0, 0, 0], 8080)),
+        Some(l) => match l.get_ref().parse() {
+            Ok(a) => a,
+            Err(_) => {
+                bad(
+                    Some(l.span()),
+                    "server.listen",
+                    format!(
+                        "\"{}\" is not an address:port such as \"0.0.0.0:8080\"",
+                        l.get_ref()
+                    ),
+                );
+                SocketAddr::from(([0, 0, 0, 0], 8080))
+            }
+        },
+    };
+
+    let mut duration = |v: &Option<Spanned<String>>, key: &str, default: Duration| match v {
+        None => default,
+        Some(s) => match parse_duration(s.get_ref()) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                bad(Some(s.span()), key, "must be longer than zero".into());
+                default
+            }
+            Err(m) => {
+                bad(Some(s.span()), key, m);
+                default
+            }
+        },
+    };
+    let request_timeout = duration(
+        &raw.server.request_timeout,
+        "server.request_timeout",
+        Duration::from_secs(10),
+    );
+    let head_start = duration(
+        &raw.queue.appointment_head_start,
+        "queue.appointment_head_start",
+        Duration::from_secs(15 * 60),
+    );
+    let event_retention = duration(
+        &raw.queue.event_retention,
+        "queue.event_retention",
+        Duration::from_secs(2 * 86_400),
+    );
+
+    if let Some(u) = &raw.server.public_url {
+        let v = u.get_ref();
+        if !(v.starts_with("http://") || v.starts_with("https://")) {
+            bad(
+                Some(u.span()),
+                "server.public_url",
+                format!("\"{v}\" must start with http:// or https://"),
+            );
+        }
+    }
+    let default_minutes = match &raw.queue.default_service_minutes {
+        Some(m) if *m.get_ref() == 0 || *m.get_ref() > 480 => {
+            bad(
+                Some(m.span()),
+                "queue.default_service_minutes",
+                "must be between 1 and 480".into(),
+            );
+            10
+        }
+        Some(m) => *m.get_ref(),
+        None => 10,
+    };
+
+    if raw.services.is_empty() {
+        bad(
+            None,
+            "services",
+            "at least one [[services]] entry is required".into(),
+        );
+    }
+    let mut ids = HashSet::new();
+    let mut prefixes = HashSet::new();
+    let mut services = Vec::new();
+    for (i, s) in raw.services.iter().enumerate() {
+        let id = s.id.get_ref();
+        if !is_slug(id) {
+            bad(
+                Some(s.id.span()),
+                &format!("services[{i}].id"),
+                format!("\"{id}\" is not a valid id: use lower-case letters, digits, '-' or '_'"),
+            );
+        } else if !ids.insert(id.clone()) {
+            bad(
+                Some(s.id.span()),
+                &format!("services[{i}].id"),
+                format!("\"{id}\" is used by another service"),
+            );
+        }
+        let p = s.prefix.get_ref();
+        if p.is_empty() || p.len() > 2 || !p.bytes().all(|b| b.is_ascii_uppercase()) {
+            bad(
+                Some(s.prefix.span()),
+                &format!("services[{i}].prefix"),
+                format!("\"{p}\" must be one or two capital letters A-Z"),
+            );
+        } else if !prefixes.insert(p.clone()) {
+            bad(
+                Some(s.prefix.span()),
+                &format!("services[{i}].prefix"),
+                format!("\"{p}\" is used by another service; ticket numbers would collide"),
+            );
+        }
+        services.push(ServiceDef {
+            id: id.clone(),
+            prefix: p.clone(),
+            name: s.name.clone(),
+            icon: s.icon.clone().unwrap_or_else(|| id.clone()),
+            default_minutes: s.default_minutes,
+        });
+    }
+
+    if raw.counters.is_empty() {
+        bad(
+            None,
+            "counters",
+            "at least one [[counters]] entry is required".into(),
+        );
+    }
+    let mut counter_ids = HashSet::new();
+    let mut counters = Vec::new();
+    for (i, c) in raw.counters.iter().enumerate() {
+        let id = c.id.get_ref();
+        if !is_slug(id) {
+            bad(
+                Some(c.id.span()),
+                &format!("counters[{i}].id"),
+                format!("\"{id}\" is not a valid id: use lower-case letters, digits, '-' or '_'"),
+            );
+        } else if !counter_ids.insert(id.clone()) {
+            bad(
+                Some(c.id.span()),
+                &format!("counters[{i}].id"),
+                format!("\"{id}\" is used by another counter"),
+            );
+        }
+        if c.services.get_ref().is_empty() {
+            bad(
+                Some(c.services.span()),
+                &format!("counters[{i}].services"),
+                "a counter must serve at least one service".into(),
+            );
+        }
+        for sid in c.services.get_ref() {
+            if !ids.contains(sid) {
+                bad(
+                    Some(c.services.span()),
+                    &format!("counters[{i}].services"),
+                    format!("unknown service \"{sid}\""),
+                );
+            }
+        }
+        counters.push(CounterDef {
+            id: id.clone(),
+            name: c.name.clone(),
+            room: c.room.clone().unwrap_or_else(|| c.name.clone()),
+            services: c.services.get_ref().clone(),
+        });
+    }
+
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems));
+    }
+    Ok(Settings {
+        device_id: raw.site.device_id.unwrap_or_else(|| format!("{site_id}-1")),
+        site_name: raw
+            .site
+            .name
+            .unwrap_or_else(|| "Integrationszentrum".to_string()),
+        site_id,
+        listen,
+        data_dir: raw.server.data_dir.map(PathBuf::from),
+        public_url: raw.server.public_url.map(|u| u.into_inner()),
+        request_timeout,
+        max_body_bytes: raw.server.max_body_bytes.unwrap_or(16 * 1024),
+        queue: QueueSettings {
+            appointment_head_start: head_start,
+            default_service_minutes: default_minutes,
+            recent_services: raw.queue.recent_services.unwrap_or(20).max(1),
+            event_retention,
+        },
+        services,
+        counters,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(src: &str) -> Vec<Problem> {
+        match Settings::from_toml(src) {
+            Err(ConfigError::Invalid(p)) => p,
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn demo_config_is_valid() {
+        let s = Settings::demo(None).unwrap();
+        assert!(s.services.len() >= 4);
+        assert!(s.counters.len() >= 3);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line() {
+        let src = r#"
+[site]
+id = "Bad Id"
+
+[[services]]
+id = "a"
+prefix = "A"
+
+[[services]]
+id = "a"
+prefix = "a1"
+
+[[counters]]
+id = "c1"
+name = "Schalter 1"
+services = ["a", "nope"]
+"#;
+        let p = problems(src);
+        let text: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        assert_eq!(p.len(), 4, "{text:#?}");
+        assert_eq!(p[0].line, Some(3));
+        assert!(text[0].contains("site.id"));
+        assert!(text[1].starts_with("line 10: services[1].id"), "{text:#?}");
+        assert!(
+            text[2].starts_with("line 11: services[1].prefix"),
+            "{text:#?}"
+        );
+        assert!(text[3].contains("unknown service \"nope\""), "{text:#?}");
+    }
+
+    #[test]
+    fn unknown_keys_and_syntax_errors_point_at_the_line() {
+        let p = problems("[site]\nid = \"x\"\ncolour = \"red\"\n");
+        assert_eq!(p[0].line, Some(3));
+        assert!(p[0].message.contains("colour"), "{}", p[0].message);
+        let p = problems("[site\nid = 1");
+        assert_eq!(p[0].line, Some(1));
+    }
+
+    #[test]
+    fn overlay_replaces_demo_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("o.toml");
+        std::fs::write(&f, "[site]\nname = \"Kreis Test\"\n").unwrap();
+        let s = Settings::demo(Some(&f)).unwrap();
+        assert_eq!(s.site_name, "Kreis Test");
+        assert_eq!(s.site_id, "demo");
+    }
+}

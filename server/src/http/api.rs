@@ -1,0 +1,287 @@
+//! JSON handlers of `/api/v1`: thin wrappers that parse, call the queue, answer.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{AppError, AppJson, AppPath, Problem, Result};
+use crate::queue::{Action, CheckinRequest, Counter, QueueView, Service, Ticket};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckinBody {
+    /// Service id, e.g. `residence`.
+    pub service: String,
+    /// Language the visitor chose at the kiosk (`de`, `en`, `uk`, `ru`, `ar`, `fa`, `tr`, `ro`, `bg`).
+    pub language: String,
+    /// The visitor has a booked appointment.
+    #[serde(default)]
+    pub appointment: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBody {
+    /// Target service id.
+    pub service: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComponentHealth {
+    /// `ok`, `degraded`, `fault` or `not_configured`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Worst state of all components: `ok`, `degraded` or `fault`.
+    pub status: String,
+    pub version: String,
+    pub uptime_seconds: u64,
+    pub components: BTreeMap<String, ComponentHealth>,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+pub async fn healthz(State(st): State<AppState>) -> Response {
+    let mut components = BTreeMap::new();
+    let probe = st.queue.db().run(|tx| -> crate::storage::Result<i64> {
+        Ok(tx
+            .conn
+            .query_row("SELECT count(*) FROM services", [], |r| r.get(0))?)
+    });
+    let db = match tokio::time::timeout(std::time::Duration::from_secs(3), probe).await {
+        Ok(Ok(_)) => ComponentHealth {
+            status: "ok".into(),
+            detail: None,
+        },
+        Ok(Err(e)) => ComponentHealth {
+            status: "fault".into(),
+            detail: Some(e.to_string()),
+        },
+        Err(_) => ComponentHealth {
+            status: "fault".into(),
+            detail: Some("the database did not answer within 3 s".into()),
+        },
+    };
+    components.insert("database".to_string(), db);
+    components.insert(
+        "events".to_string(),
+        ComponentHealth {
+            status: "ok".into(),
+            detail: Some(format!("{} live subscribers", st.bus.subscribers())),
+        },
+    );
+    for name in ["printer", "case_system"] {
+        components.insert(
+            name.to_string(),
+            ComponentHealth {
+                status: "not_configured".into(),
+                detail: None,
+            },
+        );
+    }
+    let worst = components
+        .values()
+        .map(|c| match c.status.as_str() {
+            "fault" => 2,
+            "degraded" => 1,
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    let status = ["ok", "degraded", "fault"][worst].to_string();
+    let code = if worst == 2 {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let body = Health {
+        status,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        uptime_seconds: st.started.elapsed().as_secs(),
+        components,
+    };
+    (code, axum::Json(body)).into_response()
+}
+
+#[utoipa::path(get, path = "/api/v1/services", tag = "kiosk",
+    responses((status = 200, body = Vec<Service>)))]
+pub async fn services(State(st): State<AppState>) -> Result<AppJson<Vec<Service>>> {
+    Ok(AppJson(st.queue.services().await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/counters", tag = "desk",
+    responses((status = 200, body = Vec<Counter>)))]
+pub async fn counters(State(st): State<AppState>) -> Result<AppJson<Vec<Counter>>> {
+    Ok(AppJson(st.queue.counters().await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/queue", tag = "desk",
+    responses((status = 200, body = QueueView)))]
+pub async fn queue(State(st): State<AppState>) -> Result<AppJson<QueueView>> {
+    Ok(AppJson(st.queue.view().await?))
+}
+
+/// Kiosks send a fresh `Idempotency-Key` per visit, so a double tap or a retried
+/// request gets the same ticket instead of a second one.
+#[utoipa::path(post, path = "/api/v1/checkins", tag = "kiosk", request_body = CheckinBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "one key per visit")),
+    responses((status = 201, body = Ticket), (status = 200, description = "same idempotency key: the ticket issued before", body = Ticket),
+        (status = 422, body = Problem), (status = 400, body = Problem), (status = 413, body = Problem)))]
+pub async fn checkin(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    AppJson(body): AppJson<CheckinBody>,
+) -> Result<Response> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let s = v
+                .to_str()
+                .ok()
+                .filter(|s| !s.is_empty() && s.len() <= 128)
+                .ok_or_else(|| {
+                    AppError::BadRequest(
+                        "Idempotency-Key must be 1 to 128 visible ASCII characters".into(),
+                    )
+                })?;
+            Some(s.to_string())
+        }
+    };
+    let (ticket, new) = st
+        .queue
+        .check_in(CheckinRequest {
+            service: body.service,
+            language: body.language,
+            appointment: body.appointment,
+            idempotency_key: key,
+        })
+        .await?;
+    let code = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((code, AppJson(ticket)).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/counters/{id}/call-next", tag = "desk",
+    params(("id" = String, Path, description = "counter id")),
+    responses((status = 200, body = Ticket), (status = 204, description = "nobody is waiting"),
+        (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn call_next(
+    State(st): State<AppState>,
+    AppPath(id): AppPath<String>,
+) -> Result<Response> {
+    Ok(match st.queue.call_next(&id).await? {
+        Some(t) => AppJson(t).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/counters/{id}/pause", tag = "desk",
+    params(("id" = String, Path, description = "counter id")),
+    responses((status = 200, body = Counter), (status = 404, body = Problem)))]
+pub async fn pause(
+    State(st): State<AppState>,
+    AppPath(id): AppPath<String>,
+) -> Result<AppJson<Counter>> {
+    Ok(AppJson(st.queue.set_paused(&id, true).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/counters/{id}/resume", tag = "desk",
+    params(("id" = String, Path, description = "counter id")),
+    responses((status = 200, body = Counter), (status = 404, body = Problem)))]
+pub async fn resume(
+    State(st): State<AppState>,
+    AppPath(id): AppPath<String>,
+) -> Result<AppJson<Counter>> {
+    Ok(AppJson(st.queue.set_paused(&id, false).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "desk",
+    params(("id" = i64, Path, description = "ticket id")),
+    responses((status = 200, body = Ticket), (status = 404, body = Problem)))]
+pub async fn ticket(
+    State(st): State<AppState>,
+    AppPath(id): AppPath<i64>,
+) -> Result<AppJson<Ticket>> {
+    Ok(AppJson(st.queue.ticket(id).await?))
+}
+
+async fn act(st: AppState, id: i64, action: Action) -> Result<AppJson<Ticket>> {
+    Ok(AppJson(st.queue.act(id, action).await?))
+}
+
+macro_rules! ticket_action {
+    ($name:ident, $path:literal, $action:expr) => {
+        #[utoipa::path(post, path = $path, tag = "desk",
+            params(("id" = i64, Path, description = "ticket id")),
+            responses((status = 200, body = Ticket), (status = 404, body = Problem),
+                (status = 409, description = "not allowed in the ticket's state", body = Problem)))]
+        pub async fn $name(
+            State(st): State<AppState>,
+            AppPath(id): AppPath<i64>,
+        ) -> Result<AppJson<Ticket>> {
+            act(st, id, $action).await
+        }
+    };
+}
+
+ticket_action!(recall, "/api/v1/tickets/{id}/recall", Action::Recall);
+ticket_action!(start, "/api/v1/tickets/{id}/start", Action::Start);
+ticket_action!(done, "/api/v1/tickets/{id}/done", Action::Done);
+ticket_action!(no_show, "/api/v1/tickets/{id}/no-show", Action::NoShow);
+ticket_action!(cancel, "/api/v1/tickets/{id}/cancel", Action::Cancel);
+
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/transfer", tag = "desk",
+    params(("id" = i64, Path, description = "ticket id")), request_body = TransferBody,
+    responses((status = 200, description = "the new ticket in the target service", body = Ticket),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn transfer(
+    State(st): State<AppState>,
+    AppPath(id): AppPath<i64>,
+    AppJson(body): AppJson<TransferBody>,
+) -> Result<AppJson<Ticket>> {
+    Ok(AppJson(st.queue.transfer(id, &body.service).await?))
+}
+
+/// What the kiosk screens need to know about the site.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UiConfig {
+    pub site_name: String,
+    pub languages: Vec<String>,
+    pub id_scan: IdScanUi,
+    pub kiosk_reset_seconds: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdScanUi {
+    pub enabled: bool,
+    pub documents: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/config/ui", tag = "kiosk",
+    responses((status = 200, body = UiConfig)))]
+pub async fn ui_config(State(st): State<AppState>) -> AppJson<UiConfig> {
+    AppJson(UiConfig {
+        site_name: st.settings.site_name.clone(),
+        languages: crate::queue::LANGUAGES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        id_scan: IdScanUi {
+            enabled: false,
+            documents: vec![],
+        },
+        kiosk_reset_seconds: 20,
+    })
+}

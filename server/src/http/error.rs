@@ -1,0 +1,189 @@
+//! The one place where errors become HTTP answers: RFC 9457 problem documents with
+//! a stable `type`, and no internals in the text.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::queue::QueueError;
+use crate::storage::StorageError;
+
+/// `application/problem+json` body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// Stable identifier of the kind of problem, e.g. `urn:lotse:problem:unknown-service`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Json(#[from] JsonRejection),
+    #[error(transparent)]
+    Path(#[from] PathRejection),
+    #[error(transparent)]
+    Query(#[from] QueryRejection),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+pub type Result<T> = std::result::Result<T, AppError>;
+
+fn problem(status: StatusCode, slug: &str, title: &str, detail: String) -> Response {
+    let body = Problem {
+        kind: format!("urn:lotse:problem:{slug}"),
+        title: title.to_string(),
+        status: status.as_u16(),
+        detail,
+    };
+    let json = serde_json::to_vec(&body).unwrap_or_default();
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        json,
+    )
+        .into_response()
+}
+
+fn storage_problem(e: &StorageError) -> Response {
+    tracing::error!("storage: {e}");
+    match e {
+        StorageError::Closed => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting-down",
+            "Service unavailable",
+            "the appliance is shutting down; try again in a moment".into(),
+        ),
+        _ => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the request could not be completed; details are in the appliance log".into(),
+        ),
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        use QueueError as Q;
+        let detail = self.to_string();
+        match self {
+            AppError::Queue(q) => match q {
+                Q::UnknownService(_) => problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown-service",
+                    "Unknown service",
+                    detail,
+                ),
+                Q::UnknownLanguage(_) => problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown-language",
+                    "Unsupported language",
+                    detail,
+                ),
+                Q::UnknownCounter(_) => problem(
+                    StatusCode::NOT_FOUND,
+                    "unknown-counter",
+                    "Unknown counter",
+                    detail,
+                ),
+                Q::UnknownTicket(_) => problem(
+                    StatusCode::NOT_FOUND,
+                    "unknown-ticket",
+                    "Unknown ticket",
+                    detail,
+                ),
+                Q::IllegalTransition { .. } => problem(
+                    StatusCode::CONFLICT,
+                    "illegal-transition",
+                    "Not allowed in the ticket's current state",
+                    detail,
+                ),
+                Q::CounterPaused(_) => problem(
+                    StatusCode::CONFLICT,
+                    "counter-paused",
+                    "Counter is paused",
+                    detail,
+                ),
+                Q::SameService(..) => problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "same-service",
+                    "Transfer to the same service",
+                    detail,
+                ),
+                Q::Storage(e) => storage_problem(&e),
+            },
+            AppError::Storage(e) => storage_problem(&e),
+            AppError::Json(r) => {
+                let status = r.status();
+                let (slug, title) = match &r {
+                    JsonRejection::MissingJsonContentType(_) => {
+                        ("unsupported-media-type", "Expected application/json")
+                    }
+                    JsonRejection::JsonSyntaxError(_) => ("malformed-json", "Malformed JSON"),
+                    JsonRejection::JsonDataError(_) => ("invalid-body", "Invalid request body"),
+                    _ if status == StatusCode::PAYLOAD_TOO_LARGE => {
+                        ("body-too-large", "Request body too large")
+                    }
+                    _ => ("invalid-body", "Invalid request body"),
+                };
+                problem(status, slug, title, r.body_text())
+            }
+            AppError::Path(r) => problem(
+                StatusCode::BAD_REQUEST,
+                "invalid-path",
+                "Invalid path parameter",
+                r.body_text(),
+            ),
+            AppError::Query(r) => problem(
+                StatusCode::BAD_REQUEST,
+                "invalid-query",
+                "Invalid query parameter",
+                r.body_text(),
+            ),
+            AppError::NotFound(_) => {
+                problem(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+            }
+            AppError::BadRequest(_) => problem(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Bad request",
+                detail,
+            ),
+        }
+    }
+}
+
+/// `Json` whose rejections are problem documents.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct AppJson<T>(pub T);
+
+impl<T: Serialize> IntoResponse for AppJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// `Path` whose rejections are problem documents.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct AppPath<T>(pub T);
+
+/// `Query` whose rejections are problem documents.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct AppQuery<T>(pub T);

@@ -1,0 +1,53 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+use super::{api, error, sse};
+use crate::queue;
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Lotse appliance API",
+        description = "Check-in, queue and live events of a Lotse appliance."
+    ),
+    paths(
+        api::healthz,
+        api::services,
+        api::counters,
+        api::queue,
+        api::checkin,
+        api::call_next,
+        api::pause,
+        api::resume,
+        api::ticket,
+        api::recall,
+        api::start,
+        api::done,
+        api::no_show,
+        api::cancel,
+        api::transfer,
+        api::ui_config,
+        sse::events
+    ),
+    components(schemas(
+        queue::Ticket,
+        queue::Service,
+        queue::Counter,
+        queue::QueueView,
+        queue::Status,
+        api::CheckinBody,
+        api::TransferBody,
+        api::Health,
+        api::ComponentHealth,
+        api::UiConfig,
+        api::IdScanUi,
+        error::Problem
+    ))
+)]
+pub struct ApiDoc;
+
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,198 @@
+//! The `lotse` command: run the appliance (`serve`, `demo`), check a configuration,
+//! measure it (`bench`). `anyhow` lives only here, at the edge.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lotse_server::appliance::{Appliance, shutdown_signal};
+use lotse_server::clock::SystemClock;
+use lotse_server::config::{ConfigError, Settings};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lotse",
+    version,
+    about = "Check-in appliance for integration centres"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run on simulated hardware with a seeded demo site.
+    Demo {
+        /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free one).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Directory for the SQLite database and simulated devices.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// A normal config file whose values override the demo defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run in production with a configuration file.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and explain every problem.
+    CheckConfig { file: PathBuf },
+    /// Measure throughput, latency and memory of a real `lotse` process.
+    Bench {
+        /// Seconds of sustained check-in load.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Live SSE clients during the call-to-event measurement.
+        #[arg(long, default_value_t = 100)]
+        sse_clients: usize,
+    },
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("lotse");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".local/share/lotse"),
+        None => PathBuf::from("lotse-data"),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOTSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lotse: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::CheckConfig { file } => Ok(check_config(&file)),
+        Command::Demo {
+            listen,
+            data,
+            config,
+        } => {
+            init_logging();
+            let mut settings = Settings::demo(config.as_deref())?;
+            if let Some(l) = listen {
+                settings.listen = l
+                    .parse()
+                    .with_context(|| format!("--listen {l:?} is not an address:port"))?;
+            }
+            let data = data
+                .or_else(|| settings.data_dir.clone())
+                .unwrap_or_else(default_data_dir);
+            runtime()?.block_on(serve(settings, &data, true))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { config } => {
+            init_logging();
+            let settings = Settings::load(&config)?;
+            let data = settings
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/var/lib/lotse"));
+            runtime()?.block_on(serve(settings, &data, false))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            seconds,
+            sse_clients,
+        } => {
+            let exe = std::env::current_exe().context("cannot find the lotse binary")?;
+            let report = runtime()?.block_on(lotse_server::bench::run(
+                &exe,
+                lotse_server::bench::Options {
+                    seconds,
+                    sse_clients,
+                },
+            ))?;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn check_config(file: &Path) -> ExitCode {
+    match Settings::load(file) {
+        Ok(s) => {
+            println!(
+                "{}: OK — site \"{}\", {} services, {} counters, listening on {}",
+                file.display(),
+                s.site_id,
+                s.services.len(),
+                s.counters.len(),
+                s.listen
+            );
+            ExitCode::SUCCESS
+        }
+        Err(ConfigError::Invalid(problems)) => {
+            eprintln!("{}: {} problem(s)", file.display(), problems.len());
+            for p in problems {
+                eprintln!("  {p}");
+            }
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let appliance = Appliance::start(settings, data, Arc::new(SystemClock))
+        .await
+        .with_context(|| format!("cannot start with data directory {}", data.display()))?;
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    let base = format!("http://{host}:{}", addr.port());
+    println!("lotse {} listening on {addr}", env!("CARGO_PKG_VERSION"));
+    if demo {
+        println!(
+            "demo mode: simulated hardware, database {}",
+            data.join("lotse.db").display()
+        );
+    }
+    println!("  Kiosk:   {base}/kiosk");
+    println!("  Display: {base}/display");
+    println!("  Desk:    {base}/desk");
+    println!("  API:     {base}/api/v1/openapi.json");
+    appliance.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}

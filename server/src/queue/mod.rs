@@ -1,0 +1,219 @@
+//! The queue of the integration centre: services, counters and tickets.
+//!
+//! Rules live here as plain functions over plain types ([`rules`]); [`store`] applies
+//! them to SQLite inside one transaction per change; [`Queue`] is the async facade the
+//! HTTP layer and the hardware call.
+//!
+//! Invariants:
+//! - a ticket number (`A-001`) is issued at most once per Berlin day and prefix;
+//! - every status change writes its event in the same transaction;
+//! - call-next hands a waiting ticket to exactly one counter.
+
+pub mod rules;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::config::{QueueSettings, Settings};
+use crate::storage::{Db, StorageError};
+pub use rules::{Action, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("there is no service \"{0}\"")]
+    UnknownService(String),
+    #[error("there is no counter \"{0}\"")]
+    UnknownCounter(String),
+    #[error("there is no ticket {0}")]
+    UnknownTicket(i64),
+    #[error("ticket {number} is {from} and cannot be {verb}")]
+    IllegalTransition {
+        number: String,
+        from: Status,
+        verb: &'static str,
+    },
+    #[error("counter \"{0}\" is paused")]
+    CounterPaused(String),
+    #[error("ticket {0} already has service \"{1}\"")]
+    SameService(String, String),
+    #[error("\"{0}\" is not a supported language code")]
+    UnknownLanguage(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+pub type Result<T> = std::result::Result<T, QueueError>;
+
+/// Languages the kiosk offers; a check-in in any other is refused.
+pub const LANGUAGES: &[&str] = &["de", "en", "uk", "ru", "ar", "fa", "tr", "ro", "bg"];
+
+/// A ticket as the API shows it. Carries no personal data.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct Ticket {
+    pub id: i64,
+    /// Daily number per service, e.g. `A-001`.
+    pub number: String,
+    pub service: String,
+    pub status: Status,
+    pub language: String,
+    /// Booked appointment (gets a head start) rather than a walk-in.
+    pub appointment: bool,
+    /// People ahead in this service; only while waiting.
+    pub position: Option<u32>,
+    pub estimated_wait_minutes: Option<u32>,
+    pub arrived_at: chrono::DateTime<chrono::Utc>,
+    pub called_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub counter: Option<String>,
+    pub room: Option<String>,
+    pub call_count: u32,
+    pub transferred_from: Option<i64>,
+    /// Token of the public status page `/t/{token}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct Service {
+    pub id: String,
+    pub prefix: String,
+    /// Names by language code; the kiosk falls back to its catalogs.
+    pub name: BTreeMap<String, String>,
+    pub icon: String,
+    pub waiting: u32,
+    pub estimated_wait_minutes: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct Counter {
+    pub id: String,
+    pub name: String,
+    pub room: String,
+    pub services: Vec<String>,
+    pub paused: bool,
+    pub current_ticket: Option<Ticket>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct QueueView {
+    /// Berlin calendar day, `YYYY-MM-DD`.
+    pub day: String,
+    /// Open tickets of the day (waiting, called, serving), waiting ones in call order.
+    pub tickets: Vec<Ticket>,
+    pub waiting: BTreeMap<String, u32>,
+}
+
+/// What a check-in asks for.
+#[derive(Debug, Clone, Default)]
+pub struct CheckinRequest {
+    pub service: String,
+    pub language: String,
+    pub appointment: bool,
+    pub idempotency_key: Option<String>,
+}
+
+/// The queue engine: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    db: Db,
+    settings: Arc<QueueSettings>,
+}
+
+impl Queue {
+    pub fn new(db: Db, settings: QueueSettings) -> Self {
+        Self {
+            db,
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Makes the database's services and counters match the configuration.
+    pub async fn sync_site(&self, settings: &Settings) -> Result<()> {
+        let services = settings.services.clone();
+        let counters = settings.counters.clone();
+        self.db
+            .run(move |tx| store::sync_site(tx, &services, &counters))
+            .await
+    }
+
+    /// Issues a ticket. Returns it and whether it was new (false when the same
+    /// idempotency key was used before: a double tap).
+    pub async fn check_in(&self, req: CheckinRequest) -> Result<(Ticket, bool)> {
+        let s = self.settings.clone();
+        self.db.run(move |tx| store::check_in(tx, &s, &req)).await
+    }
+
+    pub async fn call_next(&self, counter: &str) -> Result<Option<Ticket>> {
+        let s = self.settings.clone();
+        let counter = counter.to_string();
+        self.db
+            .run(move |tx| store::call_next(tx, &s, &counter))
+            .await
+    }
+
+    pub async fn act(&self, ticket: i64, action: Action) -> Result<Ticket> {
+        let s = self.settings.clone();
+        self.db
+            .run(move |tx| store::act(tx, &s, ticket, action))
+            .await
+    }
+
+    pub async fn transfer(&self, ticket: i64, service: &str) -> Result<Ticket> {
+        let s = self.settings.clone();
+        let service = service.to_string();
+        self.db
+            .run(move |tx| store::transfer(tx, &s, ticket, &service))
+            .await
+    }
+
+    pub async fn set_paused(&self, counter: &str, paused: bool) -> Result<Counter> {
+        let s = self.settings.clone();
+        let counter = counter.to_string();
+        self.db
+            .run(move |tx| store::set_paused(tx, &s, &counter, paused))
+            .await
+    }
+
+    pub async fn services(&self) -> Result<Vec<Service>> {
+        let s = self.settings.clone();
+        self.db.run(move |tx| store::services(tx, &s)).await
+    }
+
+    pub async fn counters(&self) -> Result<Vec<Counter>> {
+        let s = self.settings.clone();
+        self.db.run(move |tx| store::counters(tx, &s)).await
+    }
+
+    pub async fn view(&self) -> Result<QueueView> {
+        let s = self.settings.clone();
+        self.db.run(move |tx| store::view(tx, &s)).await
+    }
+
+    pub async fn ticket(&self, id: i64) -> Result<Ticket> {
+        let s = self.settings.clone();
+        self.db.run(move |tx| store::ticket(tx, &s, id)).await
+    }
+
+    pub async fn ticket_by_token(&self, token: &str) -> Result<Option<Ticket>> {
+        let s = self.settings.clone();
+        let token = token.to_string();
+        self.db
+            .run(move |tx| store::ticket_by_token(tx, &s, &token))
+            .await
+    }
+
+    /// Drops event-log rows older than the retention; SSE replay reaches back this far.
+    pub async fn prune_events(&self) -> Result<usize> {
+        let keep = self.settings.event_retention;
+        self.db.run(move |tx| store::prune_events(tx, keep)).await
+    }
+}
