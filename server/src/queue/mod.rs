@@ -217,3 +217,6 @@ impl Queue {
         self.db.run(move |tx| store::prune_events(tx, keep)).await
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -143,7 +143,6 @@ mod tests {
 
     #[test]
     fn allowed_transitions() {
-        use Action::*;
         use Status::*;
         let all = [
             Waiting,
@@ -155,13 +154,13 @@ mod tests {
             Transferred,
         ];
         let actions = [
-            Call,
-            Recall,
-            Start,
+            Action::Call,
+            Action::Recall,
+            Action::Start,
             Action::Done,
             Action::NoShow,
-            Cancel,
-            Transfer,
+            Action::Cancel,
+            Action::Transfer,
         ];
         let mut allowed = vec![];
         for s in all {
