@@ -4,6 +4,11 @@
 //! simulated back-ends are real code used by tests and by demo mode.
 //!
 //! Modules:
+//! - [`gpio`]: buttons, sensors, status LED, calling lamps and buzzer (rppal or simulated);
 //! - [`printer`]: the ticket printer (byte-stream devices).
 
+// Tests may unwrap: a panic is how a test reports failure.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod gpio;
 pub mod printer;

@@ -43,6 +43,11 @@ enum Command {
     },
     /// Validate a configuration file and explain every problem.
     CheckConfig { file: PathBuf },
+    /// Operator tools for scanned input.
+    Scan {
+        #[command(subcommand)]
+        what: ScanCommand,
+    },
     /// Measure throughput, latency and memory of a real `lotse` process.
     Bench {
         /// Seconds of sustained check-in load.
@@ -51,6 +56,16 @@ enum Command {
         /// Live SSE clients during the call-to-event measurement.
         #[arg(long, default_value_t = 100)]
         sse_clients: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ScanCommand {
+    /// Read MRZ lines from stdin and print the parsed fields as JSON; exit 1 when invalid.
+    Mrz {
+        /// Also repair OCR confusions that a check digit confirms.
+        #[arg(long)]
+        repair: bool,
     },
 }
 
@@ -88,6 +103,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::CheckConfig { file } => Ok(check_config(&file)),
+        Command::Scan {
+            what: ScanCommand::Mrz { repair },
+        } => scan_mrz(repair),
         Command::Demo {
             listen,
             data,
@@ -139,6 +157,35 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+fn scan_mrz(repair: bool) -> anyhow::Result<ExitCode> {
+    use lotse_server::scanning::mrz;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+        .context("cannot read MRZ lines from stdin")?;
+    let parsed = if repair {
+        mrz::parse_with_repair(&text)
+    } else {
+        mrz::parse(&text)
+    };
+    match parsed {
+        Ok(m) => {
+            println!("{}", serde_json::to_string(&m)?);
+            Ok(if m.is_valid() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Err(e) => {
+            println!(
+                "{}",
+                serde_json::json!({"valid": false, "errors": [e.code()], "message": e.to_string()})
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 fn check_config(file: &Path) -> ExitCode {

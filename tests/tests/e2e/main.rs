@@ -1,6 +1,9 @@
 //! End-to-end scenarios: the real `lotse` binary on loopback, a real SQLite file.
 //! One test binary with a module per area (ripgrep's layout).
 
+// A panic is how a test reports failure.
+#![allow(clippy::unwrap_used)]
+
 mod bad_input;
 mod cli;
 mod concurrency;
