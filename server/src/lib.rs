@@ -6,6 +6,7 @@
 //! - [`storage`]: the SQLite file, its migrations and the database thread;
 //! - [`queue`]: services, counters, tickets and their rules;
 //! - [`scanning`]: MRZ parsing of ID documents;
+//! - [`tickets`]: the printed ticket: one layout, raster (ESC/POS) and PDF;
 //! - [`events`]: committed changes fanned out to live subscribers;
 //! - [`http`]: the router, handlers and problem responses;
 //! - [`appliance`]: wiring it all into one running process;
@@ -23,3 +24,4 @@ pub mod http;
 pub mod queue;
 pub mod scanning;
 pub mod storage;
+pub mod tickets;

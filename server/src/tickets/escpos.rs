@@ -1,4 +1,4 @@
-//! ESC/POS bytes for a rendered ticket, and the printer's `DLE EOT` status replies.
+//! ESC/POS bytes for a rendered ticket, and (re-exported) `DLE EOT` status parsing.
 //!
 //! The bitmap goes out as `GS v 0` raster bands rather than text commands: the
 //! printer's built-in fonts have no Arabic shaping and patchy Cyrillic, a bitmap
@@ -7,9 +7,13 @@
 //! on most models, but several clones stall on large single images).
 
 use image::GrayImage;
-use lotse_firmware::printer::PrinterState;
 
-use super::TicketError;
+/// Real-time status (`DLE EOT n` requests, reply parsing, mapping to
+/// [`lotse_firmware::printer::PrinterState`]) lives in the firmware, where the
+/// device back-ends need it; re-exported here beside the encoder.
+pub use lotse_firmware::printer::escpos::{
+    InvalidStatus, PrinterStatus, StatusQuery, parse_status, query_status,
+};
 
 /// `ESC @`: initialise the printer (clears modes left by a previous job).
 pub const INIT: [u8; 2] = [0x1B, 0x40];
@@ -59,103 +63,6 @@ pub fn encode(image: &GrayImage, cut: bool) -> Vec<u8> {
     out
 }
 
-/// Which real-time status `DLE EOT n` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusQuery {
-    /// n = 1: online/offline.
-    Printer = 1,
-    /// n = 2: why offline (cover open, paper end, error).
-    OfflineCause = 2,
-    /// n = 3: error cause (cutter, unrecoverable).
-    ErrorCause = 3,
-    /// n = 4: roll paper sensors (near end, end).
-    PaperSensor = 4,
-}
-
-impl StatusQuery {
-    /// The queries a back-end sends to learn the full state, in order.
-    pub const ALL: [StatusQuery; 4] = [
-        StatusQuery::Printer,
-        StatusQuery::OfflineCause,
-        StatusQuery::ErrorCause,
-        StatusQuery::PaperSensor,
-    ];
-
-    /// Request bytes `DLE EOT n`.
-    pub fn request(self) -> [u8; 3] {
-        [0x10, 0x04, self as u8]
-    }
-}
-
-/// Status bits gathered from one or more `DLE EOT` replies.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PrinterStatus {
-    pub offline: bool,
-    pub cover_open: bool,
-    pub paper_near_end: bool,
-    pub paper_out: bool,
-    /// Cutter or unrecoverable error: the printer will not print until serviced.
-    pub error: bool,
-}
-
-impl PrinterStatus {
-    /// Folds another reply into this one (flags only ever add up).
-    pub fn merge(self, other: PrinterStatus) -> PrinterStatus {
-        PrinterStatus {
-            offline: self.offline || other.offline,
-            cover_open: self.cover_open || other.cover_open,
-            paper_near_end: self.paper_near_end || other.paper_near_end,
-            paper_out: self.paper_out || other.paper_out,
-            error: self.error || other.error,
-        }
-    }
-
-    /// The single state the appliance reports, most actionable cause first: an open
-    /// cover or missing paper tells staff what to do, plain "offline" does not.
-    pub fn state(self) -> PrinterState {
-        if self.cover_open {
-            PrinterState::CoverOpen
-        } else if self.paper_out {
-            PrinterState::PaperOut
-        } else if self.offline || self.error {
-            PrinterState::Offline
-        } else if self.paper_near_end {
-            PrinterState::PaperNearEnd
-        } else {
-            PrinterState::Ready
-        }
-    }
-}
-
-/// Decodes the reply byte to `DLE EOT n`. Every reply has bit 1 and bit 4 set and
-/// bits 0 and 7 clear; anything else is not a status reply (e.g. stray data or a
-/// printer that does not speak real-time status) and is rejected.
-pub fn parse_status(query: StatusQuery, byte: u8) -> Result<PrinterStatus, TicketError> {
-    if byte & 0b1001_0011 != 0b0001_0010 {
-        return Err(TicketError::Status {
-            query: query as u8,
-            byte,
-        });
-    }
-    let bit = |n: u8| byte & (1 << n) != 0;
-    let mut s = PrinterStatus::default();
-    match query {
-        StatusQuery::Printer => s.offline = bit(3),
-        StatusQuery::OfflineCause => {
-            s.cover_open = bit(2);
-            s.paper_out = bit(5);
-            s.error = bit(6);
-        }
-        StatusQuery::ErrorCause => s.error = bit(3) || bit(5) || bit(6),
-        StatusQuery::PaperSensor => {
-            // Each sensor is reported on two bits; printers set both or just one.
-            s.paper_near_end = byte & 0b0000_1100 != 0;
-            s.paper_out = byte & 0b0110_0000 != 0;
-        }
-    }
-    Ok(s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,51 +109,13 @@ mod tests {
     }
 
     #[test]
-    fn status_requests() {
-        assert_eq!(StatusQuery::Printer.request(), [0x10, 0x04, 1]);
-        assert_eq!(StatusQuery::OfflineCause.request(), [0x10, 0x04, 2]);
-        assert_eq!(StatusQuery::ErrorCause.request(), [0x10, 0x04, 3]);
+    fn status_parsing_is_the_firmware_one() {
+        use lotse_firmware::printer::PrinterState;
         assert_eq!(StatusQuery::PaperSensor.request(), [0x10, 0x04, 4]);
-    }
-
-    #[test]
-    fn status_truth_table() {
-        use PrinterState::*;
-        use StatusQuery::*;
-        let cases: [(StatusQuery, u8, PrinterState); 14] = [
-            (Printer, 0x12, Ready),
-            (Printer, 0x16, Ready), // drawer pin high: irrelevant
-            (Printer, 0x1A, Offline),
-            (OfflineCause, 0x12, Ready),
-            (OfflineCause, 0x16, CoverOpen),
-            (OfflineCause, 0x32, PaperOut),
-            (OfflineCause, 0x52, Offline),
-            (OfflineCause, 0x76, CoverOpen), // cover wins over paper and error
-            (ErrorCause, 0x12, Ready),
-            (ErrorCause, 0x1A, Offline), // auto-cutter error
-            (PaperSensor, 0x12, Ready),
-            (PaperSensor, 0x1E, PaperNearEnd),
-            (PaperSensor, 0x72, PaperOut),
-            (PaperSensor, 0x7E, PaperOut),
-        ];
-        for (q, byte, want) in cases {
-            let got = parse_status(q, byte).expect("valid reply").state();
-            assert_eq!(got, want, "{q:?} {byte:#04x}");
-        }
-        for bad in [0x00, 0xFF, 0x13, 0x92, 0x02, 0x10] {
-            assert!(parse_status(Printer, bad).is_err(), "{bad:#04x}");
-        }
-    }
-
-    #[test]
-    fn merged_replies_pick_the_most_actionable_state() {
-        let online = parse_status(StatusQuery::Printer, 0x1A).expect("reply");
-        let paper = parse_status(StatusQuery::PaperSensor, 0x72).expect("reply");
-        assert_eq!(online.merge(paper).state(), PrinterState::PaperOut);
-        let near = parse_status(StatusQuery::PaperSensor, 0x1E).expect("reply");
-        assert_eq!(
-            PrinterStatus::default().merge(near).state(),
-            PrinterState::PaperNearEnd
-        );
+        let near_end = parse_status(StatusQuery::PaperSensor, 0x1E).map(PrinterStatus::state);
+        assert_eq!(near_end, Ok(PrinterState::PaperNearEnd));
+        let cover = parse_status(StatusQuery::OfflineCause, 0x16).map(PrinterStatus::state);
+        assert_eq!(cover, Ok(PrinterState::CoverOpen));
+        assert!(parse_status(StatusQuery::Printer, 0xFF).is_err());
     }
 }

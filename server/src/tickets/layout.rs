@@ -365,6 +365,33 @@ mod tests {
     }
 
     #[test]
+    fn every_language_has_all_its_glyphs() {
+        let fonts = test_support::fonts();
+        for lang in ["de", "en", "uk", "ru", "ar", "fa", "tr", "ro", "bg"] {
+            let catalogs = [
+                Some(test_support::catalog(lang)),
+                test_support::kiosk_catalog(lang),
+            ];
+            for cat in catalogs.iter().flatten() {
+                let layout =
+                    layout_ticket(&test_support::view(lang), cat, &fonts, PaperWidth::Mm58)
+                        .expect("layout");
+                for item in &layout.items {
+                    if let Item::Text { line, .. } = item {
+                        let missing: Vec<_> = line
+                            .glyphs
+                            .iter()
+                            .filter(|g| g.glyph_id == 0)
+                            .map(|g| g.text.clone())
+                            .collect();
+                        assert!(missing.is_empty(), "{lang}: no glyph for {missing:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn empty_number_is_rejected() {
         let fonts = test_support::fonts();
         let mut view = test_support::view("de");

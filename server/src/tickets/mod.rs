@@ -22,8 +22,40 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use layout::{Layout, layout_ticket};
+pub use lotse_firmware::printer::PrintJob;
 pub use pdf::render_pdf;
 pub use raster::render_raster;
+
+/// Renders the ticket into everything a printer back-end may need: ESC/POS bytes
+/// (with a partial cut), a PNG preview of the same bitmap and, if `with_pdf`, the
+/// PDF for CUPS queues. The job is named after the ticket number.
+pub fn print_job(
+    view: &TicketView<'_>,
+    catalog: &Catalog,
+    fonts: &Fonts,
+    paper: PaperWidth,
+    with_pdf: bool,
+) -> Result<PrintJob, TicketError> {
+    let layout = layout_ticket(view, catalog, fonts, paper)?;
+    let bitmap = raster::rasterize(&layout, fonts)?;
+    let pdf = if with_pdf {
+        let pdf_layout = if paper == PaperWidth::Mm80 {
+            layout
+        } else {
+            layout_ticket(view, catalog, fonts, PaperWidth::Mm80)?
+        };
+        let title = format!("Lotse {}", view.number.trim());
+        Some(pdf::layout_to_pdf(&pdf_layout, fonts, &title)?)
+    } else {
+        None
+    };
+    Ok(PrintJob {
+        escpos: escpos::encode(&bitmap, true),
+        preview_png: Some(raster::to_png(&bitmap)?),
+        pdf,
+        name: view.number.trim().to_string(),
+    })
+}
 
 /// Everything printed on one ticket, borrowed from the caller.
 #[derive(Debug, Clone, Copy)]
@@ -78,8 +110,8 @@ pub enum TicketError {
     Pdf(String),
     #[error("invalid ticket: {0}")]
     Input(String),
-    #[error("ESC/POS status byte {byte:#04x} is not a reply to DLE EOT {query}")]
-    Status { query: u8, byte: u8 },
+    #[error("PNG preview: {0}")]
+    Png(String),
 }
 
 /// Paper roll width of the thermal printer.
@@ -389,6 +421,13 @@ pub(crate) mod test_support {
         )
     }
 
+    /// The kiosk's real catalog for `lang`, over the German one, when present.
+    pub fn kiosk_catalog(lang: &str) -> Option<Catalog> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kiosk-ui/i18n");
+        let de = Catalog::load(&dir, "de").ok()?;
+        Some(Catalog::load(&dir, lang).ok()?.with_fallback(&de))
+    }
+
     /// The concern in the test languages.
     pub fn service_local(lang: &str) -> &'static str {
         match lang {
@@ -461,6 +500,25 @@ mod tests {
         if seen == 0 {
             eprintln!("skipped: no catalogs in {}", dir.display());
         }
+    }
+
+    #[test]
+    fn print_job_has_every_form() {
+        let fonts = test_support::fonts();
+        let view = test_support::view("uk");
+        let job = print_job(
+            &view,
+            &test_support::catalog("uk"),
+            &fonts,
+            PaperWidth::Mm58,
+            true,
+        )
+        .expect("renders");
+        assert_eq!(job.name, "A-007");
+        assert!(job.escpos.starts_with(&escpos::INIT));
+        assert!(job.escpos.ends_with(&escpos::PARTIAL_CUT));
+        assert!(job.preview_png.is_some_and(|p| p.starts_with(b"\x89PNG")));
+        assert!(job.pdf.is_some_and(|p| p.starts_with(b"%PDF-")));
     }
 
     #[test]

@@ -293,6 +293,21 @@ mod tests {
     }
 
     #[test]
+    fn pdf_with_logo_embeds_an_image() {
+        let fonts = test_support::fonts();
+        let logo =
+            image::GrayImage::from_fn(200, 80, |x, _| image::Luma([(x + 50).min(255) as u8]));
+        let mut view = test_support::view("de");
+        view.logo = Some(&logo);
+        let bytes = render_pdf(&view, &test_support::catalog("de"), &fonts).expect("pdf");
+        assert!(contains(&bytes, b"/Image"), "no image XObject");
+        if let Ok(dir) = std::env::var("TICKETS_PNG_DIR") {
+            std::fs::write(std::path::Path::new(&dir).join("logo-de.pdf"), &bytes)
+                .expect("pdf written");
+        }
+    }
+
+    #[test]
     fn write_pdfs_for_inspection() {
         let Ok(dir) = std::env::var("TICKETS_PNG_DIR") else {
             return;

@@ -29,6 +29,16 @@ pub fn render_raster(
     rasterize(&layout, fonts)
 }
 
+/// Encodes a rendered ticket as PNG (the preview shown to staff and written by the
+/// simulated printer).
+pub fn to_png(image: &GrayImage) -> Result<Vec<u8>, TicketError> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| TicketError::Png(e.to_string()))?;
+    Ok(out.into_inner())
+}
+
 /// Coverage canvas, 0.0 = paper, 1.0 = ink.
 struct Canvas {
     width: u32,
@@ -384,12 +394,43 @@ mod tests {
         let Ok(dir) = std::env::var("TICKETS_PNG_DIR") else {
             return;
         };
+        let fonts = test_support::fonts();
         for lang in ["de", "uk", "ar", "fa"] {
             for (paper, tag) in [(PaperWidth::Mm58, "58"), (PaperWidth::Mm80, "80")] {
                 let img = render(lang, paper);
                 let path = std::path::Path::new(&dir).join(format!("ticket-{lang}-{tag}.png"));
                 img.save(&path).expect("png written");
+                // The same with the kiosk's real texts, when the catalogs are there.
+                if let Some(cat) = test_support::kiosk_catalog(lang) {
+                    let img = render_raster(&test_support::view(lang), &cat, &fonts, paper)
+                        .expect("renders");
+                    let path = std::path::Path::new(&dir).join(format!("kiosk-{lang}-{tag}.png"));
+                    img.save(&path).expect("png written");
+                }
             }
         }
+        // A gray, round logo shows the dithering.
+        let logo = GrayImage::from_fn(300, 120, |x, y| {
+            let (dx, dy) = (x as f32 - 60.0, y as f32 - 60.0);
+            let inside = dx * dx + dy * dy < 55.0 * 55.0;
+            Luma([if inside {
+                (x * 2).min(200) as u8
+            } else if x > 130 && (40..80).contains(&y) {
+                0
+            } else {
+                255
+            }])
+        });
+        let mut view = test_support::view("de");
+        view.logo = Some(&logo);
+        let img = render_raster(
+            &view,
+            &test_support::catalog("de"),
+            &fonts,
+            PaperWidth::Mm58,
+        )
+        .expect("renders");
+        img.save(std::path::Path::new(&dir).join("logo-de-58.png"))
+            .expect("png written");
     }
 }
