@@ -153,7 +153,7 @@ async function startApp() {
   $("login-view").hidden = true;
   $("app-view").hidden = false;
   $("desk-counter-box").hidden = false;
-  $("desk-user-box").hidden = false;
+  $("desk-user-box").hidden = !user; // no logout without a login
   $("desk-user").textContent = user ? `Angemeldet: ${user.name}` : "";
   await refresh();
   readHash();
@@ -215,7 +215,7 @@ function scheduleRefresh() {
   clearTimeout(refreshTimer);
   refreshTimer = setTimeout(() => {
     refreshTimer = null;
-    if (csrf) refresh();
+    if (!$("app-view").hidden) refresh(); // not behind the login form
   }, REFRESH_DEBOUNCE_MS);
 }
 
@@ -621,7 +621,20 @@ async function boot() {
       if (cfg && cfg.site_name) $("desk-site").textContent = cfg.site_name;
     })
     .catch(() => {});
-  showLogin(); // the CSRF token is never stored, so every page load starts here
+  // The CSRF token is never stored, so every page load starts at the login,
+  // unless the server has no logins at all (then the desk works right away).
+  if (await serverHasLogin()) showLogin();
+  else await startApp();
+}
+
+/** False only when the server clearly has no login route (404); when unsure, ask for a login. */
+async function serverHasLogin() {
+  try {
+    await api("/api/v1/login", { timeoutMs: 5000 });
+    return true;
+  } catch (e) {
+    return !(e instanceof ApiError && e.status === 404);
+  }
 }
 
 boot();

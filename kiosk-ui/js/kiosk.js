@@ -24,6 +24,7 @@ import {
 } from "/js/i18n.js";
 import { ApiError, UI_CONFIG_DEFAULTS, api, loadUiConfig } from "/js/api.js";
 import { el, peopleAhead, serviceName, uuid4 } from "/js/util.js";
+import { connectEvents } from "/js/events.js";
 
 const IDLE_SECONDS = 90; // an abandoned half-finished visit is cleared after this
 const GHOST_TAP_MS = 450;
@@ -54,6 +55,8 @@ let t = translator(DEFAULT_LANGUAGE);
 let visit = newVisit();
 let lastTap = null; // {x, y, t, step} of the last accepted pointer tap
 let resetTimer = null;
+// While a ticket is printing, the server may still report that printing failed.
+let printWatch = null;
 let idleTimer = null;
 
 function newVisit() {
@@ -138,6 +141,8 @@ function armIdle() {
 
 /** Forgets the visitor completely and shows the language screen. */
 function reset() {
+  if (printWatch) printWatch.close();
+  printWatch = null;
   clearTimeout(resetTimer);
   clearTimeout(idleTimer);
   resetTimer = null;
@@ -343,8 +348,27 @@ async function submit() {
   v.ticket = ticket; // stays set: this visit can never ask for a second ticket
   renderTicket(ticket);
   show("ticket");
+  if (ticket.printed === true) watchPrinting(v, ticket);
   const factor = ticket.printed === false ? 2 : 1; // more time to note the number
   resetTimer = setTimeout(reset, config.kiosk_reset_seconds * 1000 * factor);
+}
+
+// Printing happens after the check-in was answered; if the printer fails (after one
+// retry), the server raises a `print_failed` alert and the visitor is told to note
+// the number instead.
+function watchPrinting(v, ticket) {
+  if (printWatch) printWatch.close();
+  printWatch = connectEvents({
+    extraKinds: ["alert"],
+    onEvent: (kind, data) => {
+      if (kind !== "alert" || data.code !== "print_failed") return;
+      if (!data.ticket || data.ticket.id !== ticket.id || v !== visit) return;
+      v.ticket = { ...ticket, printed: false };
+      renderTicket(v.ticket);
+      clearTimeout(resetTimer);
+      resetTimer = setTimeout(reset, config.kiosk_reset_seconds * 1000 * 2);
+    },
+  });
 }
 
 function renderTicket(ticket) {
@@ -426,8 +450,28 @@ function wire() {
   document.addEventListener("contextmenu", (e) => e.preventDefault());
 }
 
+// The accessible ticket button beside the kiosk issues a ticket without the touch
+// screen; the server announces it, and an idle kiosk shows it and speaks it.
+function watchButton() {
+  connectEvents({
+    extraKinds: ["kiosk.button_ticket"],
+    onEvent: (kind, data) => {
+      if (kind !== "kiosk.button_ticket" || !data.ticket) return;
+      if (visit.step !== "language" && visit.step !== "ticket") return; // someone is mid-visit
+      reset();
+      visit.ticket = data.ticket;
+      renderTicket(data.ticket);
+      show("ticket");
+      resetTimer = setTimeout(reset, config.kiosk_reset_seconds * 1000);
+      const audio = new Audio(`/api/v1/tickets/${data.ticket.id}/confirmation`);
+      audio.play().catch(() => {});
+    },
+  });
+}
+
 async function boot() {
   wire();
+  watchButton();
   await loadCatalogs([DEFAULT_LANGUAGE, "en"]);
   shownLanguages = ALL_LANGUAGES.slice();
   renderLanguages();

@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::events::EventBus;
 use crate::http::{self, AppState};
+use crate::printing::PrintService;
 use crate::queue::{Queue, QueueError};
 use crate::storage::{Db, StorageError};
 
@@ -28,6 +29,10 @@ pub enum StartError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error("GPIO: {0}")]
+    Gpio(lotse_firmware::gpio::GpioError),
+    #[error("cannot set up ticket printing: {0}")]
+    Printer(String),
     #[error("HTTP server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -62,15 +67,33 @@ impl Appliance {
         let queue = Queue::new(db, settings.queue.clone());
         queue.sync_site(&settings).await?;
         queue.prune_events().await?;
+        crate::outbox::init(queue.db(), &settings).await?;
+        let settings = Arc::new(settings);
+        let printer = match crate::printing::open_printer(&settings, data_dir) {
+            None => PrintService::disabled(),
+            Some(p) => PrintService::start(p, queue.clone(), settings.clone())
+                .map_err(|e| StartError::Printer(e.to_string()))?,
+        };
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let announcer = crate::announce::Announcer::new(
+            settings.announcements.enabled,
+            settings.announcements.espeak.clone(),
+            data_dir.join("announcements"),
+        );
+        let gpio = lotse_firmware::gpio::start(&settings.gpio).map_err(StartError::Gpio)?;
         let state = AppState {
+            outputs: gpio.outputs,
+            gpio_sim: gpio.sim.filter(|_| settings.demo),
+            announcer,
+            printer,
             queue,
             bus,
             clock,
-            settings: Arc::new(settings),
+            settings,
             shutdown: shutdown_rx,
             started: Instant::now(),
         };
+        crate::hardware::spawn(state.clone(), gpio.events);
         Ok(Appliance { state, shutdown })
     }
 
@@ -82,6 +105,21 @@ impl Appliance {
     ) -> Result<(), StartError> {
         let Appliance { state, shutdown } = self;
         let maintenance = tokio::spawn(maintenance(state.clone()));
+        if let Some(n) = crate::watchdog::Notifier::from_env() {
+            if let Err(e) = n.notify("READY=1") {
+                tracing::warn!("cannot notify systemd: {e}");
+            }
+            if let Some(every) = crate::watchdog::interval_from_env() {
+                tokio::spawn(crate::watchdog::feed(n, state.queue.db().clone(), every));
+            }
+        }
+        let outbox = crate::outbox::start(
+            state.queue.db().clone(),
+            state.clock.clone(),
+            &state.settings,
+            &state.bus,
+            state.shutdown.clone(),
+        );
         let router = http::app(state.clone());
         let graceful = async move {
             signal.await;
@@ -93,6 +131,7 @@ impl Appliance {
             .with_graceful_shutdown(graceful)
             .await;
         maintenance.abort();
+        outbox.stop().await;
         state.queue.db().close().await;
         tracing::info!("database closed");
         served.map_err(StartError::Serve)

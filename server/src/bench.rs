@@ -283,6 +283,13 @@ pub async fn run(exe: &Path, opts: Options) -> Result<String, BenchError> {
     let _ = child.start_kill();
     let _ = child.wait().await;
     let _ = std::fs::remove_dir_all(&dir);
+    // Case-system outbox: a 10,000-event backlog drained into a local receiver.
+    match crate::outbox::bench::drain(exe, 10_000).await {
+        Ok(line) => report.push_str(&line),
+        Err(e) => {
+            let _ = writeln!(report, "outbox drain: failed: {e}");
+        }
+    }
     Ok(report)
 }
 

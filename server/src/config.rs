@@ -12,6 +12,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use crate::outbox::settings::CaseSystemSettings;
+
 /// The seeded site of `lotse demo`.
 pub const DEMO_TOML: &str = include_str!("demo.toml");
 
@@ -73,6 +75,56 @@ struct RawConfig {
     services: Vec<RawService>,
     #[serde(default)]
     counters: Vec<RawCounter>,
+    /// The municipality's case-management system (`crate::outbox`).
+    case_system: Option<crate::outbox::settings::RawCaseSystem>,
+    #[serde(default)]
+    printer: RawPrinter,
+    #[serde(default)]
+    announcements: RawAnnouncements,
+    #[serde(default)]
+    gpio: RawGpio,
+    #[serde(default)]
+    kiosk: RawKiosk,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPrinter {
+    backend: Option<Spanned<String>>,
+    device: Option<String>,
+    address: Option<Spanned<String>>,
+    queue: Option<String>,
+    paper: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+}
+
+/// `[gpio]`: the firmware's shape, with each pin's span for messages.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGpio {
+    backend: Option<Spanned<String>>,
+    #[serde(default)]
+    reserve_i2c: bool,
+    #[serde(default)]
+    reserve_uart: bool,
+    debounce_ms: Option<u64>,
+    long_press_ms: Option<u64>,
+    #[serde(default)]
+    pins: Vec<Spanned<lotse_firmware::gpio::RawPin>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawKiosk {
+    default_service: Option<Spanned<String>>,
+    reset_seconds: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAnnouncements {
+    enabled: Option<bool>,
+    espeak: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -138,6 +190,54 @@ pub struct Settings {
     pub queue: QueueSettings,
     pub services: Vec<ServiceDef>,
     pub counters: Vec<CounterDef>,
+    /// Forwarding of visits; `None` without a `[case_system]` section.
+    pub case_system: Option<CaseSystemSettings>,
+    pub printer: PrinterSettings,
+    pub announcements: AnnouncementSettings,
+    /// Buttons, sensors, lamps: the validated pin map (backend `none` by default).
+    pub gpio: lotse_firmware::gpio::PinMap,
+    pub kiosk: KioskSettings,
+    /// Started by `lotse demo`: simulated hardware and its test routes.
+    pub demo: bool,
+}
+
+/// Where tickets are printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrinterBackend {
+    /// No printer: the kiosk shows the number on screen.
+    None,
+    /// Writes every job into `DATA/printer/` (demo and tests).
+    Sim,
+    /// ESC/POS to a device file: `/dev/usb/lp0` or a serial tty.
+    EscPosDevice(PathBuf),
+    /// ESC/POS over raw TCP, usually port 9100.
+    EscPosTcp(String),
+    /// A CUPS queue, printed as PDF with `lp`.
+    Cups(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct PrinterSettings {
+    pub backend: PrinterBackend,
+    /// Roll width in millimetres: 58 or 80.
+    pub paper_mm: u32,
+    /// How long one job may take before it counts as failed.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct KioskSettings {
+    /// The concern of the accessible ticket button.
+    pub default_service: String,
+    /// Seconds the ticket stays on screen.
+    pub reset_seconds: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct AnnouncementSettings {
+    pub enabled: bool,
+    /// The espeak-ng program that speaks the calls.
+    pub espeak: String,
 }
 
 #[derive(Debug, Clone)]
@@ -215,11 +315,11 @@ impl Settings {
     /// Demo defaults, optionally overlaid with an operator file.
     pub fn demo(overlay: Option<&Path>) -> Result<Settings> {
         match overlay {
-            None => Self::from_toml(DEMO_TOML),
+            None => Self::from_toml(DEMO_TOML).map(|s| Settings { demo: true, ..s }),
             Some(p) => {
                 let src = read(p)?;
                 let merged = merge_toml(DEMO_TOML, &src)?;
-                Self::from_toml(&merged)
+                Self::from_toml(&merged).map(|s| Settings { demo: true, ..s })
             }
         }
     }
@@ -361,6 +461,11 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
         "queue.event_retention",
         Duration::from_secs(2 * 86_400),
     );
+    let printer_timeout = duration(
+        &raw.printer.timeout,
+        "printer.timeout",
+        Duration::from_secs(10),
+    );
 
     if let Some(u) = &raw.server.public_url {
         let v = u.get_ref();
@@ -481,10 +586,210 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
         });
     }
 
-    if !problems.is_empty() {
+    let backend = match raw
+        .printer
+        .backend
+        .as_ref()
+        .map(|b| (b.get_ref().as_str(), b.span()))
+    {
+        None | Some(("none", _)) => PrinterBackend::None,
+        Some(("sim", _)) => PrinterBackend::Sim,
+        Some(("escpos-device", span)) => match &raw.printer.device {
+            Some(d) if d.starts_with('/') => PrinterBackend::EscPosDevice(PathBuf::from(d)),
+            _ => {
+                bad(
+                    Some(span),
+                    "printer.device",
+                    "backend \"escpos-device\" needs device = \"/dev/usb/lp0\" (or a serial tty path)".into(),
+                );
+                PrinterBackend::None
+            }
+        },
+        Some(("escpos-tcp", span)) => match &raw.printer.address {
+            Some(a)
+                if a.get_ref()
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) =>
+            {
+                PrinterBackend::EscPosTcp(a.get_ref().clone())
+            }
+            Some(a) => {
+                bad(
+                    Some(a.span()),
+                    "printer.address",
+                    format!(
+                        "\"{}\" is not host:port such as \"192.0.2.10:9100\"",
+                        a.get_ref()
+                    ),
+                );
+                PrinterBackend::None
+            }
+            None => {
+                bad(
+                    Some(span),
+                    "printer.address",
+                    "backend \"escpos-tcp\" needs address = \"host:9100\"".into(),
+                );
+                PrinterBackend::None
+            }
+        },
+        Some(("cups", span)) => match &raw.printer.queue {
+            Some(q) if !q.trim().is_empty() => PrinterBackend::Cups(q.clone()),
+            _ => {
+                bad(
+                    Some(span),
+                    "printer.queue",
+                    "backend \"cups\" needs queue = \"<CUPS queue name>\"".into(),
+                );
+                PrinterBackend::None
+            }
+        },
+        Some((other, span)) => {
+            bad(
+                Some(span),
+                "printer.backend",
+                format!(
+                    "unknown backend \"{other}\"; use none, sim, escpos-device, escpos-tcp or cups"
+                ),
+            );
+            PrinterBackend::None
+        }
+    };
+    let paper_mm = match &raw.printer.paper {
+        None => 80,
+        Some(p) => match p.get_ref().as_str() {
+            "80mm" | "80" => 80,
+            "58mm" | "58" => 58,
+            other => {
+                bad(
+                    Some(p.span()),
+                    "printer.paper",
+                    format!("\"{other}\" is not a roll width; use \"58mm\" or \"80mm\""),
+                );
+                80
+            }
+        },
+    };
+
+    let case_system = raw
+        .case_system
+        .as_ref()
+        .map(|c| crate::outbox::settings::validate(c, &mut bad));
+
+    let gpio = {
+        use lotse_firmware::gpio::{Backend, RawGpioConfig, validate as validate_pins};
+        let backend = match raw
+            .gpio
+            .backend
+            .as_ref()
+            .map(|b| (b.get_ref().as_str(), b.span()))
+        {
+            None | Some(("none", _)) => Backend::None,
+            Some(("sim", _)) => Backend::Sim,
+            Some(("rpi", _)) => Backend::Rpi,
+            Some((other, span)) => {
+                bad(
+                    Some(span),
+                    "gpio.backend",
+                    format!("unknown backend \"{other}\"; use rpi, sim or none"),
+                );
+                Backend::None
+            }
+        };
+        let pins = raw
+            .gpio
+            .pins
+            .iter()
+            .map(|p| {
+                let mut pin = p.get_ref().clone();
+                pin.line = Some(line_of(src, p.span().start));
+                pin
+            })
+            .collect();
+        let cfg = RawGpioConfig {
+            backend,
+            reserve_i2c: raw.gpio.reserve_i2c,
+            reserve_uart: raw.gpio.reserve_uart,
+            debounce_ms: raw.gpio.debounce_ms,
+            long_press_ms: raw.gpio.long_press_ms,
+            pins,
+        };
+        match validate_pins(&cfg) {
+            Ok(map) => {
+                for p in &map.pins {
+                    if let Some(c) = &p.counter
+                        && !counter_ids.contains(c)
+                    {
+                        problems.push(Problem {
+                            line: None,
+                            key: format!("gpio.pins (BCM {})", p.pin),
+                            message: format!("unknown counter \"{c}\""),
+                        });
+                    }
+                }
+                Some(map)
+            }
+            Err(errors) => {
+                for e in errors {
+                    problems.push(Problem {
+                        line: e.line,
+                        key: match e.index {
+                            Some(i) => format!("gpio.pins[{i}]"),
+                            None => "gpio".into(),
+                        },
+                        message: e.kind.to_string(),
+                    });
+                }
+                None
+            }
+        }
+    };
+    let kiosk = KioskSettings {
+        default_service: match &raw.kiosk.default_service {
+            Some(s) if ids.contains(s.get_ref()) => s.get_ref().clone(),
+            Some(s) => {
+                problems.push(Problem {
+                    line: Some(line_of(src, s.span().start)),
+                    key: "kiosk.default_service".into(),
+                    message: format!("unknown service \"{}\"", s.get_ref()),
+                });
+                String::new()
+            }
+            None => services.last().map(|s| s.id.clone()).unwrap_or_default(),
+        },
+        reset_seconds: match &raw.kiosk.reset_seconds {
+            Some(r) if (5..=300).contains(r.get_ref()) => *r.get_ref(),
+            Some(r) => {
+                problems.push(Problem {
+                    line: Some(line_of(src, r.span().start)),
+                    key: "kiosk.reset_seconds".into(),
+                    message: "must be between 5 and 300".into(),
+                });
+                20
+            }
+            None => 20,
+        },
+    };
+
+    let Some(gpio) = gpio.filter(|_| problems.is_empty()) else {
         return Err(ConfigError::Invalid(problems));
-    }
+    };
     Ok(Settings {
+        printer: PrinterSettings {
+            backend,
+            paper_mm,
+            timeout: printer_timeout,
+        },
+        gpio,
+        kiosk,
+        demo: false,
+        announcements: AnnouncementSettings {
+            enabled: raw.announcements.enabled.unwrap_or(true),
+            espeak: raw
+                .announcements
+                .espeak
+                .unwrap_or_else(|| "espeak-ng".to_string()),
+        },
         device_id: raw.site.device_id.unwrap_or_else(|| format!("{site_id}-1")),
         site_name: raw
             .site
@@ -504,6 +809,7 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
         },
         services,
         counters,
+        case_system,
     })
 }
 

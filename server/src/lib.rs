@@ -1,27 +1,39 @@
 //! Lotse: the check-in appliance of an integration centre.
 //!
 //! Modules:
+//! - [`assets`]: the embedded `kiosk-ui/` files, catalogs and fonts;
 //! - [`config`]: the TOML configuration, validated into [`config::Settings`];
 //! - [`clock`]: wall-clock time behind a trait, Berlin days;
 //! - [`storage`]: the SQLite file, its migrations and the database thread;
 //! - [`queue`]: services, counters, tickets and their rules;
 //! - [`scanning`]: MRZ parsing of ID documents;
+//! - [`printing`]: the print queue that never holds up a check-in;
 //! - [`tickets`]: the printed ticket: one layout, raster (ESC/POS) and PDF;
 //! - [`events`]: committed changes fanned out to live subscribers;
+//! - [`outbox`]: every visit forwarded to the case-management system (push and pull);
+//! - [`hardware`]: buttons, sensors, lamps and the status LED wired to the queue;
 //! - [`http`]: the router, handlers and problem responses;
+//! - [`announce`]: spoken calls (espeak-ng), cached as WAV;
+//! - [`watchdog`]: systemd readiness and watchdog;
 //! - [`appliance`]: wiring it all into one running process;
 //! - [`bench`]: load figures against a real `lotse` process.
 
 // Tests may unwrap: a panic is how a test reports failure.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod announce;
 pub mod appliance;
+pub mod assets;
 pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod events;
+pub mod hardware;
 pub mod http;
+pub mod outbox;
+pub mod printing;
 pub mod queue;
 pub mod scanning;
 pub mod storage;
 pub mod tickets;
+pub mod watchdog;

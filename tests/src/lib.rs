@@ -60,10 +60,33 @@ impl Server {
     }
 
     pub fn start_with(data: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(lotse_bin())
-            .args(["demo", "--listen", "127.0.0.1:0", "--data"])
+        Self::start_listening(data, "127.0.0.1:0", extra)
+    }
+
+    /// Starts `lotse demo` on a given address, e.g. the one of a server that was
+    /// just stopped, so that open browser pages find it again.
+    pub fn start_on(data: &Path, addr: &str) -> Server {
+        Self::start_listening(data, addr, &[])
+    }
+
+    fn start_listening(data: &Path, listen: &str, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(lotse_bin());
+        cmd.args(["demo", "--listen", listen, "--data"])
             .arg(data)
-            .args(extra)
+            .args(extra);
+        Self::spawn(cmd, data)
+    }
+
+    /// `lotse serve --config FILE`: production mode, no simulated hardware routes.
+    /// The data directory is whatever the file says.
+    pub fn serve(config: &Path) -> Server {
+        let mut cmd = Command::new(lotse_bin());
+        cmd.args(["serve", "--config"]).arg(config);
+        Self::spawn(cmd, config.parent().unwrap_or(Path::new(".")))
+    }
+
+    fn spawn(mut cmd: Command, data: &Path) -> Server {
+        let mut child = cmd
             .env("LOTSE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -90,6 +113,20 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// `host:port` the server listens on.
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// Stops the server gracefully (SIGTERM) and starts `lotse demo` again on the
+    /// same address with the same data directory (without `start_with`'s extras).
+    pub fn restart(&mut self) {
+        let status = self.terminate();
+        assert!(status.success(), "graceful shutdown exits 0, got {status}");
+        let addr = self.addr().to_string();
+        *self = Server::start_on(&self.data, &addr);
     }
 
     pub fn pid(&self) -> u32 {
@@ -206,3 +243,402 @@ impl SseReader {
         }
     }
 }
+
+/// Polls `probe` until it yields `Some`, every 25 ms; panics with `what` after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The target directory the tests were built into (`target/` or `$CARGO_TARGET_DIR`).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target
+    exe.ancestors()
+        .nth(3)
+        .expect("test binary lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// `<target>/screenshots/`, created on first use.
+pub fn screenshot_dir() -> PathBuf {
+    let dir = target_dir().join("screenshots");
+    std::fs::create_dir_all(&dir).expect("create screenshot dir");
+    dir
+}
+
+// ------------------------------------------------------------------ browser
+
+/// Debian's Chromium and its WebDriver; `tests/run` installs both.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// One `chromedriver` per test process, started on first use. A small shell
+/// watchdog kills it when the test process is gone (statics are never dropped).
+#[derive(Debug)]
+struct Chromedriver {
+    port: u16,
+    _child: Child,
+    _watchdog: Child,
+}
+
+fn chromedriver() -> &'static Chromedriver {
+    static DRIVER: OnceLock<Chromedriver> = OnceLock::new();
+    DRIVER.get_or_init(|| {
+        for bin in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                Path::new(bin).exists(),
+                "{bin} is missing: the browser tests need Debian's `chromium` and \
+                 `chromium-driver` packages; run `tests/run` (it installs them) or \
+                 `apt-get install -y chromium chromium-driver`"
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn chromedriver");
+        let watchdog = Command::new("sh")
+            .args([
+                "-c",
+                r#"while kill -0 "$0" 2>/dev/null; do sleep 0.5; done; kill "$1" 2>/dev/null"#,
+            ])
+            .arg(std::process::id().to_string())
+            .arg(child.id().to_string())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn chromedriver watchdog");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Chromedriver {
+            port,
+            _child: child,
+            _watchdog: watchdog,
+        }
+    })
+}
+
+/// Window size of each screen, as installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// Portrait touch screen, 1080 × 1920.
+    Kiosk,
+    /// Waiting-room TV, 1920 × 1080.
+    Display,
+    /// Front-desk PC, 1366 × 900.
+    Desk,
+}
+
+impl Screen {
+    pub fn size(self) -> (u32, u32) {
+        match self {
+            Screen::Kiosk => (1080, 1920),
+            Screen::Display => (1920, 1080),
+            Screen::Desk => (1366, 900),
+        }
+    }
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Screen::Kiosk => "/kiosk",
+            Screen::Display => "/display",
+            Screen::Desk => "/desk",
+        }
+    }
+}
+
+/// Browser tests take turns: two cores, and timing assertions ("within 1 s").
+static BROWSER_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A headless Chromium session showing one screen of a [`Server`], with a fresh
+/// profile. Dropping it ends the session (also when the test panics).
+#[derive(Debug)]
+pub struct Browser {
+    pub client: fantoccini::Client,
+    session: String,
+    _profile: tempfile::TempDir,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+    last_tap: std::sync::Mutex<Option<(Instant, f64, f64)>>,
+}
+
+/// The kiosk drops a tap on a new screen within this time and distance of the
+/// previous one (kiosk-ui/README.md), so scripted taps keep out of that window.
+const GHOST_TAP: Duration = Duration::from_millis(480);
+const GHOST_TAP_PX: f64 = 48.0;
+
+impl Browser {
+    /// Opens `screen` of the server at `base` in a new headless Chromium.
+    pub async fn open(base: &str, screen: Screen) -> Browser {
+        let turn = BROWSER_TURN.lock().await;
+        let driver = chromedriver();
+        let profile = tempfile::tempdir().expect("profile dir");
+        let (w, h) = screen.size();
+        let args = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--autoplay-policy=no-user-gesture-required".into(),
+            "--hide-scrollbars".into(),
+            format!("--window-size={w},{h}"),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), "chrome".into());
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({ "binary": CHROMIUM, "args": args }),
+        );
+        let client = fantoccini::ClientBuilder::new(
+            hyper_util::client::legacy::connect::HttpConnector::new(),
+        )
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("start a Chromium session");
+        let session = client
+            .session_id()
+            .await
+            .expect("session id")
+            .expect("a session");
+        let browser = Browser {
+            client,
+            session,
+            _profile: profile,
+            _turn: turn,
+            last_tap: std::sync::Mutex::new(None),
+        };
+        // --window-size is the outer size; make the viewport the screen's size.
+        let inner = browser.eval("[innerWidth, innerHeight]").await;
+        let (iw, ih) = (
+            inner[0].as_u64().unwrap_or(0),
+            inner[1].as_u64().unwrap_or(0),
+        );
+        if (iw, ih) != (u64::from(w), u64::from(h)) {
+            let grow = |want: u32, got: u64| (u64::from(want) * 2).saturating_sub(got);
+            let (ow, oh) = (grow(w, iw), grow(h, ih));
+            browser
+                .client
+                .set_window_size(
+                    u32::try_from(ow).expect("width"),
+                    u32::try_from(oh).expect("height"),
+                )
+                .await
+                .expect("resize the window");
+        }
+        browser
+            .client
+            .goto(&format!("{base}{}", screen.path()))
+            .await
+            .expect("open the screen");
+        browser
+    }
+
+    /// Runs `script` (a function body; `arguments` are `args`) in the page.
+    pub async fn js(&self, script: &str, args: Vec<serde_json::Value>) -> serde_json::Value {
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Evaluates a JavaScript expression.
+    pub async fn eval(&self, expr: &str) -> serde_json::Value {
+        self.js(&format!("return ({expr});"), vec![]).await
+    }
+
+    /// Polls a JavaScript expression until it is truthy and returns its value.
+    pub async fn wait_js(&self, what: &str, expr: &str, timeout: Duration) -> serde_json::Value {
+        wait_for(what, timeout, || async move {
+            let v = self.eval(expr).await;
+            let truthy = match &v {
+                serde_json::Value::Null => false,
+                serde_json::Value::Bool(b) => *b,
+                serde_json::Value::Number(n) => n.as_f64() != Some(0.0),
+                serde_json::Value::String(s) => !s.is_empty(),
+                _ => true,
+            };
+            truthy.then_some(v)
+        })
+        .await
+    }
+
+    /// True when the element with this `data-testid` exists and is rendered.
+    pub async fn visible(&self, testid: &str) -> bool {
+        self.js(
+            "const e = document.querySelector(`[data-testid=\"${arguments[0]}\"]`);\
+             return !!e && e.checkVisibility();",
+            vec![testid.into()],
+        )
+        .await
+            == serde_json::Value::Bool(true)
+    }
+
+    /// Waits until the element is rendered (and enabled, for controls).
+    pub async fn wait_testid(
+        &self,
+        testid: &str,
+        timeout: Duration,
+    ) -> fantoccini::elements::Element {
+        let css = format!("[data-testid=\"{testid}\"]");
+        self.wait_js(
+            &format!("{css} to be shown and enabled"),
+            &format!(
+                "(() => {{ const e = document.querySelector('{css}'); \
+                 return !!e && e.checkVisibility() && !e.disabled; }})()"
+            ),
+            timeout,
+        )
+        .await;
+        self.client
+            .find(fantoccini::Locator::Css(&css))
+            .await
+            .expect("element")
+    }
+
+    /// Bounding box (x, y, width, height) of an element with this `data-testid`.
+    pub async fn rect(&self, testid: &str) -> (f64, f64, f64, f64) {
+        let r = self
+            .js(
+                "const r = document.querySelector(`[data-testid=\"${arguments[0]}\"]`)\
+                 .getBoundingClientRect(); return [r.x, r.y, r.width, r.height];",
+                vec![testid.into()],
+            )
+            .await;
+        let f = |i: usize| r[i].as_f64().expect("number");
+        (f(0), f(1), f(2), f(3))
+    }
+
+    /// A real pointer click (like a finger) on the element with this `data-testid`,
+    /// once it is shown and enabled. Waits out the kiosk's ghost-tap window when
+    /// the previous tap was close by.
+    pub async fn tap(&self, testid: &str) {
+        let el = self.wait_testid(testid, Duration::from_secs(10)).await;
+        let (x, y, w, h) = self.rect(testid).await;
+        let (cx, cy) = (x + w / 2.0, y + h / 2.0);
+        let prev = *self.last_tap.lock().expect("lock");
+        if let Some((at, px, py)) = prev
+            && (cx - px).hypot(cy - py) < GHOST_TAP_PX
+            && at.elapsed() < GHOST_TAP
+        {
+            tokio::time::sleep(GHOST_TAP.saturating_sub(at.elapsed())).await;
+        }
+        el.click()
+            .await
+            .unwrap_or_else(|e| panic!("tap on {testid}: {e}"));
+        *self.last_tap.lock().expect("lock") = Some((Instant::now(), cx, cy));
+    }
+
+    /// `count` pointer clicks on the same spot as fast as the driver can,
+    /// like a visitor who taps two or three times.
+    pub async fn multi_tap(&self, testid: &str, count: usize) {
+        use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+        let el = self.wait_testid(testid, Duration::from_secs(10)).await;
+        let mut seq = MouseActions::new("finger".into()).then(PointerAction::MoveToElement {
+            element: el,
+            duration: None,
+            x: 0.0,
+            y: 0.0,
+        });
+        for _ in 0..count {
+            seq = seq
+                .then(PointerAction::Down {
+                    button: MOUSE_BUTTON_LEFT,
+                })
+                .then(PointerAction::Up {
+                    button: MOUSE_BUTTON_LEFT,
+                });
+        }
+        self.client
+            .perform_actions(seq)
+            .await
+            .unwrap_or_else(|e| panic!("taps on {testid}: {e}"));
+        let _ = self.client.release_actions().await;
+        let (x, y, w, h) = self.rect(testid).await;
+        *self.last_tap.lock().expect("lock") = Some((Instant::now(), x + w / 2.0, y + h / 2.0));
+    }
+
+    /// Saves a PNG of the viewport as `<target>/screenshots/<name>.png`.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        // Fonts and images first, so that the picture shows what a visitor sees.
+        self.wait_js(
+            "fonts and images",
+            "document.fonts.status === 'loaded' && \
+             [...document.images].every((i) => i.complete)",
+            Duration::from_secs(10),
+        )
+        .await;
+        let png = self.client.screenshot().await.expect("screenshot");
+        let path = screenshot_dir().join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+}
+
+impl Drop for Browser {
+    /// Ends the WebDriver session with a plain blocking request: this also has
+    /// to work while a failed test unwinds and its runtime is going away.
+    fn drop(&mut self) {
+        use std::io::{Read, Write};
+        let port = chromedriver().port;
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                s,
+                "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            // chromedriver keeps the connection open: read up to the end of the body.
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = s.read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got);
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if got.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+pub mod fake_printer;
+pub mod receiver;

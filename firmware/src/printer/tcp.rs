@@ -101,9 +101,23 @@ impl Printer for EscPosTcp {
         }
         stream.write_all(&job.escpos)?;
         stream.flush()?;
+        // A printer that vanished mid-job still lets the kernel buffer the bytes, so
+        // the writes above succeed. Asking for the status again after the job proves
+        // the printer took it all; its answer also catches paper running out.
+        let after = query_status(&mut stream).map_err(|e| {
+            PrinterError::Io(std::io::Error::new(
+                e.kind(),
+                format!("the printer did not confirm the job: {e}"),
+            ))
+        })?;
         // Half-close so the printer sees the end of the job.
-        stream.shutdown(Shutdown::Write)?;
-        Ok(())
+        let _ = stream.shutdown(Shutdown::Write);
+        match after.state() {
+            PrinterState::PaperOut | PrinterState::CoverOpen | PrinterState::Offline => {
+                Err(PrinterError::NotReady(after.state()))
+            }
+            _ => Ok(()),
+        }
     }
 }
 

@@ -51,6 +51,17 @@ pub struct Health {
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn healthz(State(st): State<AppState>) -> Response {
+    let body = health(&st).await;
+    let code = if body.status == "fault" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (code, axum::Json(body)).into_response()
+}
+
+/// The state of every component; also drives the status LED.
+pub async fn health(st: &AppState) -> Health {
     let mut components = BTreeMap::new();
     let probe = st.queue.db().run(|tx| -> crate::storage::Result<i64> {
         Ok(tx
@@ -79,37 +90,53 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
             detail: Some(format!("{} live subscribers", st.bus.subscribers())),
         },
     );
-    for name in ["printer", "case_system"] {
-        components.insert(
-            name.to_string(),
-            ComponentHealth {
-                status: "not_configured".into(),
-                detail: None,
-            },
-        );
-    }
-    let worst = components
+    let p = st.printer.status();
+    components.insert(
+        "printer".to_string(),
+        ComponentHealth {
+            status: match p.state.as_str() {
+                "ready" => "ok",
+                "not_configured" => "not_configured",
+                "paper_near_end" => "degraded",
+                _ => "fault",
+            }
+            .into(),
+            detail: Some(format!(
+                "{}; {} printed, {} not printed{}",
+                p.state,
+                p.printed,
+                p.failed,
+                p.last_error
+                    .map(|e| format!("; last error: {e}"))
+                    .unwrap_or_default()
+            )),
+        },
+    );
+    components.insert(
+        "case_system".to_string(),
+        super::feed::case_system_health(st).await,
+    );
+    // Only a dead database makes the appliance unhealthy; a printer without paper
+    // or an unreachable case system degrade it but check-in still works.
+    let db_fault = components
+        .get("database")
+        .is_some_and(|c| c.status == "fault");
+    let any_problem = components
         .values()
-        .map(|c| match c.status.as_str() {
-            "fault" => 2,
-            "degraded" => 1,
-            _ => 0,
-        })
-        .max()
-        .unwrap_or(0);
-    let status = ["ok", "degraded", "fault"][worst].to_string();
-    let code = if worst == 2 {
-        StatusCode::SERVICE_UNAVAILABLE
+        .any(|c| c.status == "fault" || c.status == "degraded");
+    let status = if db_fault {
+        "fault"
+    } else if any_problem {
+        "degraded"
     } else {
-        StatusCode::OK
+        "ok"
     };
-    let body = Health {
-        status,
+    Health {
+        status: status.to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         uptime_seconds: st.started.elapsed().as_secs(),
         components,
-    };
-    (code, axum::Json(body)).into_response()
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/services", tag = "kiosk",
@@ -156,7 +183,7 @@ pub async fn checkin(
             Some(s.to_string())
         }
     };
-    let (ticket, new) = st
+    let (mut ticket, new) = st
         .queue
         .check_in(CheckinRequest {
             service: body.service,
@@ -166,6 +193,8 @@ pub async fn checkin(
         })
         .await?;
     let code = if new {
+        let issued = ticket.arrived_at;
+        ticket.printed = Some(st.printer.submit(&ticket, issued).await);
         StatusCode::CREATED
     } else {
         StatusCode::OK
@@ -282,6 +311,6 @@ pub async fn ui_config(State(st): State<AppState>) -> AppJson<UiConfig> {
             enabled: false,
             documents: vec![],
         },
-        kiosk_reset_seconds: 20,
+        kiosk_reset_seconds: st.settings.kiosk.reset_seconds,
     })
 }

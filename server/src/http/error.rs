@@ -34,6 +34,8 @@ pub enum AppError {
     Path(#[from] PathRejection),
     #[error(transparent)]
     Query(#[from] QueryRejection),
+    #[error(transparent)]
+    Announce(#[from] crate::announce::AnnounceError),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -154,6 +156,22 @@ impl IntoResponse for AppError {
                 "Invalid query parameter",
                 r.body_text(),
             ),
+            AppError::Announce(crate::announce::AnnounceError::Disabled) => problem(
+                StatusCode::NOT_FOUND,
+                "announcements-disabled",
+                "Spoken calls are switched off",
+                detail,
+            ),
+            AppError::Announce(e) => {
+                tracing::error!("announcement: {e}");
+                problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "announcement-unavailable",
+                    "Spoken call unavailable",
+                    "the spoken call could not be produced; details are in the appliance log"
+                        .into(),
+                )
+            }
             AppError::NotFound(_) => {
                 problem(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
             }

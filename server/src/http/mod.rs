@@ -3,7 +3,10 @@
 
 pub mod api;
 pub mod error;
+pub mod feed;
 pub mod openapi;
+pub mod public;
+pub mod sim;
 pub mod sse;
 pub mod ui;
 
@@ -32,6 +35,12 @@ pub struct AppState {
     /// Flips to `true` at shutdown so long-lived streams end and the server can stop.
     pub shutdown: watch::Receiver<bool>,
     pub started: Instant,
+    pub printer: crate::printing::PrintService,
+    pub announcer: crate::announce::Announcer,
+    /// Status LED, calling lamps and buzzer (a no-op without GPIO).
+    pub outputs: lotse_firmware::gpio::OutputsHandle,
+    /// The simulated GPIO board; only in demo mode.
+    pub gpio_sim: Option<lotse_firmware::gpio::SimGpio>,
 }
 
 async fn api_not_found(uri: Uri) -> error::AppError {
@@ -57,6 +66,16 @@ pub fn app(state: AppState) -> Router {
         .route("/tickets/{id}/no-show", post(api::no_show))
         .route("/tickets/{id}/cancel", post(api::cancel))
         .route("/tickets/{id}/transfer", post(api::transfer))
+        .route("/feed", get(feed::feed))
+        .route("/feed/ack", post(feed::ack))
+        .route("/outbox/dead-letters", get(feed::dead_letters))
+        .route("/outbox/dead-letters/{id}/replay", post(feed::replay))
+        .route("/outbox/enable", post(feed::enable))
+        .route("/tickets/{id}/announcement", get(public::announcement))
+        .route("/tickets/{id}/confirmation", get(public::confirmation))
+        .route("/status/{token}", get(public::status_json))
+        .route("/sim/gpio", get(sim::list))
+        .route("/sim/gpio/{pin}", post(sim::set))
         .route("/config/ui", get(api::ui_config))
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(api_not_found);
@@ -70,10 +89,12 @@ pub fn app(state: AppState) -> Router {
             )),
         )
         .route("/healthz", get(api::healthz))
+        .route("/metrics", get(feed::metrics))
         .route("/", get(ui::index))
         .route("/kiosk", get(ui::kiosk))
         .route("/display", get(ui::display))
         .route("/desk", get(ui::desk))
+        .route("/t/{token}", get(public::status_page))
         .fallback(ui::asset)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{api, error, sse};
+use super::{api, error, public, sse};
 use crate::queue;
 
 #[derive(Debug, OpenApi)]
@@ -29,7 +29,10 @@ use crate::queue;
         api::cancel,
         api::transfer,
         api::ui_config,
-        sse::events
+        sse::events,
+        public::status_json,
+        public::announcement,
+        public::confirmation
     ),
     components(schemas(
         queue::Ticket,
@@ -43,7 +46,8 @@ use crate::queue;
         api::ComponentHealth,
         api::UiConfig,
         api::IdScanUi,
-        error::Problem
+        error::Problem,
+        public::TicketStatus
     ))
 )]
 pub struct ApiDoc;

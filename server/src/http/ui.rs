@@ -3,17 +3,12 @@
 
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
-use rust_embed::RustEmbed;
 
-#[derive(RustEmbed)]
-#[folder = "../kiosk-ui/"]
-#[exclude = "*.py"]
-struct Assets;
+use crate::assets;
 
 fn serve(path: &str) -> Response {
-    match Assets::get(path) {
-        Some(file) => {
-            let mime = file.metadata.mimetype().to_string();
+    match assets::file(path) {
+        Some((data, mime)) => {
             let cache = if path.starts_with("fonts/") || path.starts_with("sounds/") {
                 "public, max-age=86400"
             } else {
@@ -24,7 +19,7 @@ fn serve(path: &str) -> Response {
                     (header::CONTENT_TYPE, mime),
                     (header::CACHE_CONTROL, cache.to_string()),
                 ],
-                file.data,
+                data,
             )
                 .into_response()
         }

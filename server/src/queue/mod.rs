@@ -76,6 +76,10 @@ pub struct Ticket {
     /// Token of the public status page `/t/{token}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Only in a check-in's answer: `true` the ticket is printing, `false` the
+    /// visitor must note the number (the desk was alerted), `null` unknown.
+    #[serde(default)]
+    pub printed: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]

@@ -54,6 +54,7 @@ fn ticket_from_row(r: &Row<'_>) -> rusqlite::Result<Ticket> {
         call_count: r.get(12)?,
         transferred_from: r.get(13)?,
         token: Some(r.get(14)?),
+        printed: None,
     })
 }
 
@@ -241,6 +242,8 @@ fn record_ticket_event(tx: &mut Tx<'_>, kind: &str, t: &Ticket) -> Result<()> {
         Some(t.id),
         json!({ "ticket": event_ticket(t), "counter": null, "waiting": waiting }),
     )?;
+    // The case-system event commits with the change (transactional outbox).
+    crate::outbox::record(tx, kind, t)?;
     Ok(())
 }
 

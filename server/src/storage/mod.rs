@@ -45,7 +45,10 @@ pub enum StorageError {
 
 pub type Result<T> = std::result::Result<T, StorageError>;
 
-const MIGRATIONS_SQL: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS_SQL: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_outbox.sql"),
+];
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS_SQL.iter().map(|s| M::up(s)).collect())

@@ -95,6 +95,8 @@ async fn refused_requests_change_nothing() {
         ),
         (
             c.post(&checkins)
+                // The server answers before reading the whole body and closes the connection.
+                .header("connection", "close")
                 .header("content-type", "application/json")
                 .body(format!(
                     "{{\"service\":\"general\",\"language\":\"de\",\"pad\":\"{}\"}}",

@@ -5,7 +5,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod bad_input;
+mod browser;
 mod cli;
 mod concurrency;
 mod durability;
+mod gpio;
 mod http_flow;
+mod outbox;
+mod printing;
