@@ -283,6 +283,14 @@ pub async fn run(exe: &Path, opts: Options) -> Result<String, BenchError> {
     let _ = child.start_kill();
     let _ = child.wait().await;
     let _ = std::fs::remove_dir_all(&dir);
+    // Tickets: render times and check-in → first byte at a network printer.
+    report.push_str(&crate::tickets::bench::render_times(200));
+    match crate::tickets::bench::checkin_to_first_byte(exe, 300).await {
+        Ok(line) => report.push_str(&line),
+        Err(e) => {
+            let _ = writeln!(report, "check-in → printer: failed: {e}");
+        }
+    }
     // Case-system outbox: a 10,000-event backlog drained into a local receiver.
     match crate::outbox::bench::drain(exe, 10_000).await {
         Ok(line) => report.push_str(&line),

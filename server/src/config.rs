@@ -96,6 +96,7 @@ struct RawPrinter {
     queue: Option<String>,
     paper: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
+    paper_sensor: Option<Spanned<String>>,
 }
 
 /// `[gpio]`: the firmware's shape, with each pin's span for messages.
@@ -216,6 +217,15 @@ pub enum PrinterBackend {
     Cups(String),
 }
 
+/// What the GPIO paper sensor (function `paper_low`) means when it triggers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaperSensor {
+    /// The roll runs low: printing goes on, the desk is told to change it.
+    NearEnd,
+    /// No paper: the kiosk shows numbers on screen until the roll is changed.
+    Out,
+}
+
 #[derive(Debug, Clone)]
 pub struct PrinterSettings {
     pub backend: PrinterBackend,
@@ -223,6 +233,7 @@ pub struct PrinterSettings {
     pub paper_mm: u32,
     /// How long one job may take before it counts as failed.
     pub timeout: Duration,
+    pub paper_sensor: PaperSensor,
 }
 
 #[derive(Debug, Clone)]
@@ -655,6 +666,23 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
             PrinterBackend::None
         }
     };
+    let paper_sensor = match raw
+        .printer
+        .paper_sensor
+        .as_ref()
+        .map(|p| (p.get_ref().as_str(), p.span()))
+    {
+        None | Some(("near_end", _)) => PaperSensor::NearEnd,
+        Some(("out", _)) => PaperSensor::Out,
+        Some((other, span)) => {
+            bad(
+                Some(span),
+                "printer.paper_sensor",
+                format!("\"{other}\" is not a sensor meaning; use \"near_end\" or \"out\""),
+            );
+            PaperSensor::NearEnd
+        }
+    };
     let paper_mm = match &raw.printer.paper {
         None => 80,
         Some(p) => match p.get_ref().as_str() {
@@ -779,6 +807,7 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
             backend,
             paper_mm,
             timeout: printer_timeout,
+            paper_sensor,
         },
         gpio,
         kiosk,

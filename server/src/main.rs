@@ -67,6 +67,24 @@ enum ScanCommand {
         #[arg(long)]
         repair: bool,
     },
+    /// Decode QR, Micro QR, Data Matrix, PDF417 and Aztec codes in image files (PNG, JPEG,
+    /// WebP, TIFF, PDF); one JSON line per symbol; exit 1 when a file had none or failed.
+    Decode {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Time barcode decoding over the test corpus and on 1280x720 frames (also zxing-cpp).
+    Bench {
+        /// The corpus root (shared/testdata/barcodes).
+        #[arg(long, default_value = "../shared/testdata/barcodes")]
+        corpus: PathBuf,
+        /// Frames per 1280x720 timing.
+        #[arg(long, default_value_t = 50)]
+        frames: usize,
+        /// The zxing-cpp script (server/src/scanning/bench_zxingcpp.py); omit to skip it.
+        #[arg(long)]
+        zxing_cpp: Option<PathBuf>,
+    },
 }
 
 fn default_data_dir() -> PathBuf {
@@ -106,6 +124,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Scan {
             what: ScanCommand::Mrz { repair },
         } => scan_mrz(repair),
+        Command::Scan {
+            what: ScanCommand::Decode { files },
+        } => {
+            let decoder = lotse_server::scanning::decode::Decoder::default();
+            let ok = lotse_server::scanning::decode::decode_files_to_json(
+                &decoder,
+                &files,
+                &mut std::io::stdout().lock(),
+            )?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Scan {
+            what:
+                ScanCommand::Bench {
+                    corpus,
+                    frames,
+                    zxing_cpp,
+                },
+        } => {
+            let report = lotse_server::scanning::bench::run(&corpus, frames, zxing_cpp.as_deref())
+                .with_context(|| format!("scan bench over {}", corpus.display()))?;
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo {
             listen,
             data,

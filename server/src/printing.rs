@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::assets;
 use crate::clock::TZ;
-use crate::config::{PrinterBackend, Settings};
+use crate::config::{PaperSensor, PrinterBackend, Settings};
 use crate::queue::{Queue, Ticket};
 use crate::tickets::{self, PaperWidth, TicketView};
 
@@ -42,17 +42,19 @@ pub struct PrinterStatus {
 struct Shared {
     device_state: PrinterState,
     paper_low_sensor: bool,
+    sensor_means: PaperSensor,
     printed: u64,
     failed: u64,
     last_error: Option<String>,
 }
 
 impl Shared {
+    /// The device's own report, overruled by the GPIO paper sensor where one is wired.
     fn effective(&self) -> PrinterState {
-        if self.paper_low_sensor && self.device_state == PrinterState::Ready {
-            PrinterState::PaperNearEnd
-        } else {
-            self.device_state
+        match (self.paper_low_sensor, self.sensor_means, self.device_state) {
+            (true, PaperSensor::Out, _) => PrinterState::PaperOut,
+            (true, PaperSensor::NearEnd, PrinterState::Ready) => PrinterState::PaperNearEnd,
+            _ => self.device_state,
         }
     }
 }
@@ -110,6 +112,7 @@ impl PrintService {
             shared: Mutex::new(Shared {
                 device_state: PrinterState::Ready,
                 paper_low_sensor: false,
+                sensor_means: settings.printer.paper_sensor,
                 printed: 0,
                 failed: 0,
                 last_error: None,
@@ -181,7 +184,34 @@ impl PrintService {
         }
     }
 
-    /// The GPIO paper-low sensor changed.
+    /// Prometheus lines: one gauge per printer state (1 for the current one), counters.
+    pub fn metrics_text(&self) -> String {
+        let s = self.status();
+        let mut out = String::from(
+            "# HELP lotse_printer_state 1 for the printer's current state.\n# TYPE lotse_printer_state gauge\n",
+        );
+        for state in [
+            "ready",
+            "paper_near_end",
+            "paper_out",
+            "cover_open",
+            "offline",
+            "not_configured",
+        ] {
+            out.push_str(&format!(
+                "lotse_printer_state{{state=\"{state}\"}} {}\n",
+                u8::from(s.state == state)
+            ));
+        }
+        out.push_str(&format!(
+            "# HELP lotse_tickets_printed_total Tickets the printer accepted.\n# TYPE lotse_tickets_printed_total counter\nlotse_tickets_printed_total {}\n\
+             # HELP lotse_tickets_not_printed_total Check-ins whose number was shown on screen instead.\n# TYPE lotse_tickets_not_printed_total counter\nlotse_tickets_not_printed_total {}\n",
+            s.printed, s.failed
+        ));
+        out
+    }
+
+    /// The GPIO paper sensor changed.
     pub fn set_paper_low(&self, low: bool) {
         if let Some(inner) = &self.inner {
             lock(&inner.shared).paper_low_sensor = low;

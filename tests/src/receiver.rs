@@ -366,25 +366,21 @@ async fn hook(
     }
 }
 
-fn serve_connection<IO>(io: IO, router: Router) -> impl std::future::Future<Output = ()> + Send
+async fn serve_connection<IO>(io: IO, router: Router)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    async move {
-        let kill = Arc::new(Notify::new());
-        let k = kill.clone();
-        let svc =
-            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnKill(k.clone()));
-                let r = router.clone();
-                async move { Ok::<_, Infallible>(r.oneshot(req).await.into_response()) }
-            });
-        let conn =
-            hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), svc);
-        tokio::select! {
-            _ = conn => {}
-            _ = kill.notified() => {}
-        }
+    let kill = Arc::new(Notify::new());
+    let k = kill.clone();
+    let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnKill(k.clone()));
+        let r = router.clone();
+        async move { Ok::<_, Infallible>(r.oneshot(req).await.into_response()) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), svc);
+    tokio::select! {
+        _ = conn => {}
+        _ = kill.notified() => {}
     }
 }
 

@@ -413,6 +413,7 @@ pub async fn metrics_text(st: &AppState) -> String {
         "1 while the endpoint is switched off after a 410 Gone.",
         i64::from(disabled),
     );
+    out.push_str(&st.printer.metrics_text());
     out
 }
 

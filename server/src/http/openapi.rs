@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{api, error, public, sse};
+use super::{api, error, feed, public, sse};
 use crate::queue;
 
 #[derive(Debug, OpenApi)]
@@ -32,7 +32,13 @@ use crate::queue;
         sse::events,
         public::status_json,
         public::announcement,
-        public::confirmation
+        public::confirmation,
+        feed::feed,
+        feed::ack,
+        feed::dead_letters,
+        feed::replay,
+        feed::enable,
+        feed::metrics
     ),
     components(schemas(
         queue::Ticket,

@@ -118,13 +118,14 @@ pub fn start(
             sign::public_key(key)
         );
     }
-    let events = bus.subscribe();
+    // Only a worker listens to the bus (to wake when events commit).
+    let events = worker.as_ref().map(|_| bus.subscribe());
     let push_configured = worker.is_some();
     let feed_configured = cs.as_ref().is_some_and(|c| c.feed_token.is_some());
     let task = tokio::spawn(async move {
         let trim = tokio::spawn(trim_loop(db, clock, push_configured, feed_configured));
         match worker {
-            Some(w) => w.run(stop_rx, shutdown, Some(events)).await,
+            Some(w) => w.run(stop_rx, shutdown, events).await,
             None => {
                 let (mut a, mut b) = (stop_rx, shutdown);
                 tokio::select! {

@@ -1,7 +1,10 @@
-//! Identification input: machine-readable zones of ID documents (and, later, QR
-//! payloads and image decoding).
+//! Identification input: machine-readable zones of ID documents (`mrz`), 2D barcodes in
+//! camera frames and files (`decode`, measured by `bench`), signed QR payloads (`payload`).
 //!
 //! Privacy (PAuswG §20, AufenthG §78): only [`mrz::Mrz::personal_data`] leaves this
 //! module for storage; document numbers and raw lines are dropped in memory.
 
+pub mod bench;
+pub mod decode;
 pub mod mrz;
+pub mod payload;

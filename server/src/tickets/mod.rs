@@ -11,6 +11,7 @@
 //! Texts come from the kiosk's translation catalogs ([`Catalog`]); fonts are passed in
 //! as bytes ([`Fonts`]) so nothing here knows where the appliance keeps its files.
 
+pub mod bench;
 pub mod escpos;
 pub mod layout;
 pub mod pdf;

@@ -13,3 +13,4 @@ mod gpio;
 mod http_flow;
 mod outbox;
 mod printing;
+mod scanning;

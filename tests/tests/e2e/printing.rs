@@ -177,3 +177,50 @@ async fn network_printer_prints_and_failures_fall_back_to_the_screen() {
         "every check-in stands"
     );
 }
+
+#[tokio::test]
+async fn paper_out_from_the_gpio_sensor_falls_back_to_the_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sensor.toml");
+    std::fs::write(
+        &cfg,
+        "[printer]\nbackend = \"sim\"\npaper_sensor = \"out\"\n",
+    )
+    .unwrap();
+    let srv = Server::start_with(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let c = client();
+    let mut sse = SseReader::connect(&srv.base, None).await;
+    assert_eq!(check_in(&c, &srv, "general", "de").await["printed"], true);
+    // The paper sensor (BCM 27, active low) triggers.
+    let r = c
+        .post(srv.url("/api/v1/sim/gpio/27"))
+        .json(&json!({"level": "low"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let alert = expect_alert(&mut sse, "printer_state", None).await;
+    assert_eq!(alert["printer"]["state"], "paper_out");
+    let t = check_in(&c, &srv, "general", "fa").await;
+    assert_eq!(t["printed"], false, "the kiosk shows the number");
+    expect_alert(&mut sse, "print_failed", t["number"].as_str()).await;
+    let metrics = c
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("lotse_printer_state{state=\"paper_out\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("lotse_tickets_not_printed_total 1"),
+        "{metrics}"
+    );
+}

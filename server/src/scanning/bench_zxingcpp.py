@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""zxing-cpp side of `lotse scan bench`: decodes the same luma buffers that Lotse decodes.
+
+Usage: bench_zxingcpp.py MANIFEST.tsv EMPTY.gray CODE.gray FRAMES
+MANIFEST lines: set_index, path to raw 8-bit luma, width, height, raw(0/1), expected hex.
+Prints one JSON object: per-set correct counts and ms per image, ms per 1280x720 frame.
+Needs `python3 -m pip install zxing-cpp`.
+"""
+import json
+import sys
+import time
+
+import zxingcpp
+
+FORMATS = (zxingcpp.BarcodeFormat.QRCode | zxingcpp.BarcodeFormat.MicroQRCode
+           | zxingcpp.BarcodeFormat.DataMatrix | zxingcpp.BarcodeFormat.PDF417
+           | zxingcpp.BarcodeFormat.Aztec)
+
+
+def view(path, w, h):
+    with open(path, "rb") as f:
+        return memoryview(f.read()).cast("B", (h, w))
+
+
+def matches(barcodes, expected, raw):
+    for b in barcodes:
+        if b.text.encode("utf-8") == expected or b.bytes == expected:
+            return True
+        if raw:
+            try:
+                if b.text.encode("latin-1") == expected:
+                    return True
+            except UnicodeEncodeError:
+                pass
+    return False
+
+
+def main():
+    manifest, empty, code, frames = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    sets = {}
+    with open(manifest) as f:
+        for line in f:
+            si, path, w, h, raw, hexp = line.rstrip("\n").split("\t")
+            img = view(path, int(w), int(h))
+            t = time.perf_counter()
+            found = zxingcpp.read_barcodes(img, formats=FORMATS)
+            dt = time.perf_counter() - t
+            s = sets.setdefault(int(si), {"correct": 0, "total": 0, "seconds": 0.0})
+            s["total"] += 1
+            s["seconds"] += dt
+            if matches(found, bytes.fromhex(hexp), raw == "1"):
+                s["correct"] += 1
+    out = {"sets": []}
+    for i in range(max(sets) + 1 if sets else 0):
+        s = sets.get(i, {"correct": 0, "total": 0, "seconds": 0.0})
+        out["sets"].append({"correct": s["correct"], "total": s["total"],
+                            "ms_per_image": 1000 * s["seconds"] / max(s["total"], 1)})
+    for name, path in (("empty", empty), ("code", code)):
+        img = view(path, 1280, 720)
+        hits = 0
+        t = time.perf_counter()
+        for _ in range(frames):
+            if zxingcpp.read_barcodes(img, formats=FORMATS):
+                hits += 1
+        out[name + "_ms"] = 1000 * (time.perf_counter() - t) / max(frames, 1)
+        out[name + "_hits"] = hits
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

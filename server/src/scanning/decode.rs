@@ -1,0 +1,617 @@
+//! 2D barcode decoding (QR, Micro QR, Data Matrix, PDF417, Aztec) with `rxing`, from camera
+//! frames and from image files.
+//!
+//! The kiosk camera delivers 8-bit luma frames many times a second and almost all of them show
+//! no code, so [`Decoder::decode_frame`] is built to be cheap on empty frames: it borrows the
+//! frame (no copy: `rxing::Luma8Source::new_with_slice`), restricts the formats, and runs one
+//! fast pass without `TryHarder`. Only when that pass saw something code-like that it could not
+//! read (a checksum or format error rather than "not found") does a second, thorough pass run.
+//! Files ([`Decoder::decode_file`]) always get the thorough passes when the fast one finds
+//! nothing: several binarizers, `TryHarder`, a half-size copy for large photos, and 90° turns.
+//!
+//! rxing is a port of Java/C++ code with index arithmetic on untrusted geometry; every call into
+//! it runs under `catch_unwind`, so arbitrary input yields an error or nothing, never a panic.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use rxing::common::{GlobalHistogramBinarizer, HybridBinarizer};
+use rxing::multi::{GenericMultipleBarcodeReader, MultipleBarcodeReader};
+use rxing::{
+    BarcodeFormat, Binarizer, BinaryBitmap, DecodeHints, Exceptions, Luma8Source,
+    MultiFormatReader, RXingResult, Reader,
+};
+use serde::Serialize;
+
+/// A 2D symbology Lotse reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    QrCode,
+    MicroQrCode,
+    DataMatrix,
+    Pdf417,
+    Aztec,
+}
+
+impl Format {
+    /// Every format, in the order the CLI lists them.
+    pub const ALL: [Format; 5] = [
+        Format::QrCode,
+        Format::MicroQrCode,
+        Format::DataMatrix,
+        Format::Pdf417,
+        Format::Aztec,
+    ];
+
+    /// The name used in JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::QrCode => "qr_code",
+            Format::MicroQrCode => "micro_qr_code",
+            Format::DataMatrix => "data_matrix",
+            Format::Pdf417 => "pdf417",
+            Format::Aztec => "aztec",
+        }
+    }
+
+    fn from_rxing(f: BarcodeFormat) -> Option<Self> {
+        Some(match f {
+            BarcodeFormat::QR_CODE => Format::QrCode,
+            BarcodeFormat::MICRO_QR_CODE | BarcodeFormat::RECTANGULAR_MICRO_QR_CODE => {
+                Format::MicroQrCode
+            }
+            BarcodeFormat::DATA_MATRIX => Format::DataMatrix,
+            BarcodeFormat::PDF_417 => Format::Pdf417,
+            BarcodeFormat::AZTEC => Format::Aztec,
+            _ => return None,
+        })
+    }
+
+    fn to_rxing(self) -> &'static [BarcodeFormat] {
+        match self {
+            Format::QrCode => &[BarcodeFormat::QR_CODE],
+            Format::MicroQrCode => &[
+                BarcodeFormat::MICRO_QR_CODE,
+                BarcodeFormat::RECTANGULAR_MICRO_QR_CODE,
+            ],
+            Format::DataMatrix => &[BarcodeFormat::DATA_MATRIX],
+            Format::Pdf417 => &[BarcodeFormat::PDF_417],
+            Format::Aztec => &[BarcodeFormat::AZTEC],
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One decoded symbol.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Symbol {
+    pub format: Format,
+    /// The decoded text; byte-mode content without an ECI is ISO-8859-1 per the standards.
+    pub text: String,
+}
+
+/// Why an image could not be decoded. "No symbol" is not an error: it is an empty result.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("a {width}×{height} frame needs {expected} bytes, got {actual}")]
+    FrameSize {
+        width: u32,
+        height: u32,
+        expected: u64,
+        actual: usize,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a readable image: {source}", path.display())]
+    Image {
+        path: PathBuf,
+        source: image::ImageError,
+    },
+    #[error("cannot rasterize PDF {}: {message}", path.display())]
+    Pdf { path: PathBuf, message: String },
+    #[error("the image is larger than {MAX_PIXELS} pixels")]
+    TooLarge,
+}
+
+/// Larger images are refused before decoding (a 40-megapixel photo is about 40 MB of luma).
+pub const MAX_PIXELS: u64 = 40_000_000;
+
+/// Photos beyond this longer side get an extra pass at half size: rxing's detectors are tuned
+/// for modules of a few pixels, and high-resolution photos with soft edges often decode only
+/// after downscaling.
+const DOWNSCALE_ABOVE: u32 = 1200;
+
+/// A reusable decoder: hints are built once, not per frame.
+pub struct Decoder {
+    formats: Vec<Format>,
+    fast: DecodeHints,
+    thorough: DecodeHints,
+}
+
+impl fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decoder")
+            .field("formats", &self.formats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new(&Format::ALL)
+    }
+}
+
+/// How a pass ended when it found nothing: "looked like a code" decides on a second pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Miss {
+    NotFound,
+    Unreadable,
+}
+
+impl Decoder {
+    /// A decoder for the given formats (all five when empty).
+    pub fn new(formats: &[Format]) -> Self {
+        let formats: Vec<Format> = if formats.is_empty() {
+            Format::ALL.to_vec()
+        } else {
+            formats.to_vec()
+        };
+        let possible: HashSet<BarcodeFormat> = formats
+            .iter()
+            .flat_map(|f| f.to_rxing().iter().copied())
+            .collect();
+        // rxing's helpers turn an unset TryHarder into true; set every hint explicitly.
+        let fast = DecodeHints {
+            PossibleFormats: Some(possible.clone()),
+            TryHarder: Some(false),
+            AlsoInverted: Some(true),
+            PureBarcode: Some(false),
+            ..DecodeHints::default()
+        };
+        let thorough = DecodeHints {
+            TryHarder: Some(true),
+            ..fast.clone()
+        };
+        Self {
+            formats,
+            fast,
+            thorough,
+        }
+    }
+
+    /// The formats this decoder looks for.
+    pub fn formats(&self) -> &[Format] {
+        &self.formats
+    }
+
+    /// Decodes one camera frame (8-bit luma, row-major, no padding), borrowing it.
+    ///
+    /// Returns at most one symbol: a kiosk acts on the first code it sees.
+    pub fn decode_frame(
+        &self,
+        luma: &[u8],
+        width: u32,
+        height: u32,
+    ) -> Result<Vec<Symbol>, DecodeError> {
+        check_size(luma, width, height)?;
+        if width == 0 || height == 0 {
+            return Ok(Vec::new());
+        }
+        match self.pass_hybrid(luma, width, height, &self.fast, false) {
+            Ok(found) => return Ok(found),
+            Err(Miss::NotFound) => return Ok(Vec::new()),
+            Err(Miss::Unreadable) => {}
+        }
+        Ok(self
+            .thorough_passes(luma, width, height, false)
+            .unwrap_or_default())
+    }
+
+    /// Decodes a still image (8-bit luma) as thoroughly as reasonable, every symbol in it.
+    pub fn decode_image(
+        &self,
+        luma: &[u8],
+        width: u32,
+        height: u32,
+    ) -> Result<Vec<Symbol>, DecodeError> {
+        check_size(luma, width, height)?;
+        if width == 0 || height == 0 {
+            return Ok(Vec::new());
+        }
+        if let Ok(found) = self.pass_hybrid(luma, width, height, &self.fast, true) {
+            return Ok(found);
+        }
+        Ok(self
+            .thorough_passes(luma, width, height, true)
+            .unwrap_or_default())
+    }
+
+    /// Decodes an image file (PNG, JPEG, WebP, TIFF) or every page of a PDF (with `pdftoppm`).
+    pub fn decode_file(&self, path: &Path) -> Result<Vec<Symbol>, DecodeError> {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("pdf"))
+        {
+            let mut all = Vec::new();
+            for page in rasterize_pdf(path)? {
+                for s in self.decode_image(page.as_raw(), page.width(), page.height())? {
+                    if !all.contains(&s) {
+                        all.push(s);
+                    }
+                }
+            }
+            return Ok(all);
+        }
+        let img = load_luma(path)?;
+        self.decode_image(img.as_raw(), img.width(), img.height())
+    }
+
+    fn thorough_passes(
+        &self,
+        luma: &[u8],
+        width: u32,
+        height: u32,
+        multi: bool,
+    ) -> Option<Vec<Symbol>> {
+        let h = &self.thorough;
+        if let Ok(found) = self.pass_hybrid(luma, width, height, h, multi) {
+            return Some(found);
+        }
+        if let Ok(found) = self.pass_global(luma, width, height, h, multi) {
+            return Some(found);
+        }
+        if width.max(height) > DOWNSCALE_ABOVE {
+            let (half, hw, hh) = downscale_half(luma, width, height);
+            if let Ok(found) = self.pass_hybrid(&half, hw, hh, h, multi) {
+                return Some(found);
+            }
+            if let Ok(found) = self.pass_global(&half, hw, hh, h, multi) {
+                return Some(found);
+            }
+        }
+        // Data Matrix, Aztec and PDF417 finders are not fully rotation invariant in rxing.
+        let (rot, rw, rh) = rotate_90(luma, width, height);
+        if let Ok(found) = self.pass_hybrid(&rot, rw, rh, h, multi) {
+            return Some(found);
+        }
+        None
+    }
+
+    fn pass_hybrid(
+        &self,
+        luma: &[u8],
+        width: u32,
+        height: u32,
+        hints: &DecodeHints,
+        multi: bool,
+    ) -> Result<Vec<Symbol>, Miss> {
+        let source =
+            Luma8Source::new_with_slice(luma, width, height).map_err(|_| Miss::NotFound)?;
+        let mut bitmap = BinaryBitmap::new(HybridBinarizer::new(source));
+        run(&mut bitmap, hints, multi)
+    }
+
+    fn pass_global(
+        &self,
+        luma: &[u8],
+        width: u32,
+        height: u32,
+        hints: &DecodeHints,
+        multi: bool,
+    ) -> Result<Vec<Symbol>, Miss> {
+        let source =
+            Luma8Source::new_with_slice(luma, width, height).map_err(|_| Miss::NotFound)?;
+        let mut bitmap = BinaryBitmap::new(GlobalHistogramBinarizer::new(source));
+        run(&mut bitmap, hints, multi)
+    }
+}
+
+/// `lotse scan decode FILE...`: one JSON line per symbol (`file`, `format`, `text`) or per
+/// failed file (`file`, `error`). Returns whether every file gave at least one symbol.
+pub fn decode_files_to_json(
+    decoder: &Decoder,
+    files: &[PathBuf],
+    out: &mut impl std::io::Write,
+) -> std::io::Result<bool> {
+    let mut all_ok = true;
+    for file in files {
+        let name = file.display().to_string();
+        match decoder.decode_file(file) {
+            Ok(symbols) if !symbols.is_empty() => {
+                for s in symbols {
+                    let line =
+                        serde_json::json!({"file": name, "format": s.format, "text": s.text});
+                    writeln!(out, "{line}")?;
+                }
+            }
+            Ok(_) => {
+                all_ok = false;
+                let line = serde_json::json!({"file": name, "error": "no barcode found"});
+                writeln!(out, "{line}")?;
+            }
+            Err(e) => {
+                all_ok = false;
+                let line = serde_json::json!({"file": name, "error": e.to_string()});
+                writeln!(out, "{line}")?;
+            }
+        }
+    }
+    Ok(all_ok)
+}
+
+/// One rxing attempt, under `catch_unwind`.
+fn run<B: Binarizer>(
+    bitmap: &mut BinaryBitmap<B>,
+    hints: &DecodeHints,
+    multi: bool,
+) -> Result<Vec<Symbol>, Miss> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        if multi {
+            let mut reader = GenericMultipleBarcodeReader::new(MultiFormatReader::default());
+            reader.decode_multiple_with_hints(bitmap, hints)
+        } else {
+            let mut reader = MultiFormatReader::default();
+            reader.decode_with_hints(bitmap, hints).map(|r| vec![r])
+        }
+    }));
+    match outcome {
+        Ok(Ok(results)) => {
+            let symbols = to_symbols(results);
+            if symbols.is_empty() {
+                Err(Miss::NotFound)
+            } else {
+                Ok(symbols)
+            }
+        }
+        Ok(Err(Exceptions::NotFoundException(_))) => Err(Miss::NotFound),
+        Ok(Err(_)) => Err(Miss::Unreadable),
+        Err(_) => {
+            tracing::warn!("the barcode decoder panicked on an image; treated as unreadable");
+            Err(Miss::Unreadable)
+        }
+    }
+}
+
+fn to_symbols(results: Vec<RXingResult>) -> Vec<Symbol> {
+    let mut out: Vec<Symbol> = Vec::with_capacity(results.len());
+    for r in results {
+        let Some(format) = Format::from_rxing(*r.getBarcodeFormat()) else {
+            continue;
+        };
+        let s = Symbol {
+            format,
+            text: r.getText().to_owned(),
+        };
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+fn check_size(luma: &[u8], width: u32, height: u32) -> Result<(), DecodeError> {
+    let expected = u64::from(width) * u64::from(height);
+    if expected > MAX_PIXELS {
+        return Err(DecodeError::TooLarge);
+    }
+    if expected != luma.len() as u64 {
+        return Err(DecodeError::FrameSize {
+            width,
+            height,
+            expected,
+            actual: luma.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Box-filtered half-size copy (a quarter of the pixels; only on the thorough path).
+fn downscale_half(luma: &[u8], width: u32, height: u32) -> (Vec<u8>, u32, u32) {
+    let (w, h) = (width as usize, height as usize);
+    let (hw, hh) = (w / 2, h / 2);
+    let mut out = Vec::with_capacity(hw * hh);
+    for y in 0..hh {
+        let r0 = &luma[2 * y * w..2 * y * w + w];
+        let r1 = &luma[(2 * y + 1) * w..(2 * y + 1) * w + w];
+        for x in 0..hw {
+            let sum = u16::from(r0[2 * x])
+                + u16::from(r0[2 * x + 1])
+                + u16::from(r1[2 * x])
+                + u16::from(r1[2 * x + 1]);
+            out.push((sum / 4) as u8);
+        }
+    }
+    (out, hw as u32, hh as u32)
+}
+
+/// A 90° clockwise turn (thorough path only).
+fn rotate_90(luma: &[u8], width: u32, height: u32) -> (Vec<u8>, u32, u32) {
+    let (w, h) = (width as usize, height as usize);
+    let mut out = vec![0u8; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            out[x * h + (h - 1 - y)] = luma[y * w + x];
+        }
+    }
+    (out, height, width)
+}
+
+/// Reads an image file into 8-bit luma; transparent pixels become white (codes rendered on a
+/// transparent background would otherwise turn into black on black).
+pub fn load_luma(path: &Path) -> Result<image::GrayImage, DecodeError> {
+    let bytes = std::fs::read(path).map_err(|source| DecodeError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|source| DecodeError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    let img = reader.decode().map_err(|source| DecodeError::Image {
+        path: path.to_owned(),
+        source,
+    })?;
+    if u64::from(img.width()) * u64::from(img.height()) > MAX_PIXELS {
+        return Err(DecodeError::TooLarge);
+    }
+    if img.color().has_alpha() {
+        let rgba = img.to_luma_alpha8();
+        let (w, h) = rgba.dimensions();
+        let data = rgba
+            .pixels()
+            .map(|p| {
+                let [l, a] = p.0;
+                let (l, a) = (u32::from(l), u32::from(a));
+                ((l * a + 255 * (255 - a)) / 255) as u8
+            })
+            .collect();
+        return image::GrayImage::from_raw(w, h, data).ok_or(DecodeError::TooLarge);
+    }
+    Ok(img.to_luma8())
+}
+
+/// Renders every page of a PDF at 150 dpi with `pdftoppm` (poppler-utils) into a temp dir.
+fn rasterize_pdf(path: &Path) -> Result<Vec<image::GrayImage>, DecodeError> {
+    let pdf_err = |message: String| DecodeError::Pdf {
+        path: path.to_owned(),
+        message,
+    };
+    let dir = std::env::temp_dir().join(format!(
+        "lotse-pdf-{}-{}",
+        std::process::id(),
+        uuid::Uuid::now_v7().simple()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| pdf_err(e.to_string()))?;
+    let result = (|| {
+        let status = std::process::Command::new("pdftoppm")
+            .args(["-r", "150", "-gray", "-png"])
+            .arg(path)
+            .arg(dir.join("page"))
+            .status()
+            .map_err(|e| pdf_err(format!("cannot run pdftoppm (poppler-utils): {e}")))?;
+        if !status.success() {
+            return Err(pdf_err(format!("pdftoppm failed ({status})")));
+        }
+        let mut pages: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| pdf_err(e.to_string()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        pages.sort();
+        pages.iter().map(|p| load_luma(p)).collect()
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rxing::{MultiFormatWriter, Writer};
+
+    fn render(text: &str, format: BarcodeFormat, w: u32, h: u32) -> (Vec<u8>, u32, u32) {
+        let bits = MultiFormatWriter
+            .encode(text, &format, w as i32, h as i32)
+            .unwrap();
+        let (bw, bh) = (bits.width(), bits.height());
+        // Place the symbol in a larger, grey frame, as a camera would see it.
+        let (fw, fh) = (bw + 200, bh + 160);
+        let mut luma = vec![180u8; (fw * fh) as usize];
+        for y in 0..bh {
+            for x in 0..bw {
+                luma[((y + 80) * fw + x + 100) as usize] = if bits.get(x, y) { 20 } else { 235 };
+            }
+        }
+        (luma, fw, fh)
+    }
+
+    #[test]
+    fn decodes_a_rendered_qr_code_from_a_borrowed_frame() {
+        let (luma, w, h) = render("LOTSE1.test", BarcodeFormat::QR_CODE, 300, 300);
+        let found = Decoder::default().decode_frame(&luma, w, h).unwrap();
+        assert_eq!(
+            found,
+            vec![Symbol {
+                format: Format::QrCode,
+                text: "LOTSE1.test".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn inverted_codes_are_read() {
+        let (mut luma, w, h) = render("dark mode", BarcodeFormat::QR_CODE, 300, 300);
+        for p in &mut luma {
+            *p = 255 - *p;
+        }
+        let found = Decoder::new(&[Format::QrCode])
+            .decode_frame(&luma, w, h)
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].text, "dark mode");
+    }
+
+    #[test]
+    fn empty_and_odd_frames_are_not_errors() {
+        let d = Decoder::default();
+        assert!(d.decode_frame(&[], 0, 0).unwrap().is_empty());
+        assert!(d.decode_frame(&[0; 1], 1, 1).unwrap().is_empty());
+        assert!(d.decode_frame(&[255; 7 * 3], 7, 3).unwrap().is_empty());
+        assert!(
+            d.decode_frame(&vec![128; 1280 * 720], 1280, 720)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(matches!(
+            d.decode_frame(&[0; 10], 4, 4),
+            Err(DecodeError::FrameSize { .. })
+        ));
+    }
+
+    #[test]
+    fn random_noise_never_panics() {
+        // xorshift: deterministic noise without a dev-dependency.
+        let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
+        let d = Decoder::default();
+        for (w, h) in [(64u32, 64u32), (320, 240), (97, 33)] {
+            let luma: Vec<u8> = (0..w * h)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    if s & 1 == 0 { 0 } else { 255 }
+                })
+                .collect();
+            let _ = d.decode_image(&luma, w, h).unwrap();
+        }
+    }
+
+    #[test]
+    fn unreadable_files_are_typed_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("not-an-image.png");
+        std::fs::write(&p, b"\x89PNG garbage").unwrap();
+        assert!(matches!(
+            Decoder::default().decode_file(&p),
+            Err(DecodeError::Image { .. })
+        ));
+        assert!(matches!(
+            Decoder::default().decode_file(&dir.path().join("missing.png")),
+            Err(DecodeError::Read { .. })
+        ));
+    }
+}

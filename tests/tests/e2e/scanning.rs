@@ -1,0 +1,110 @@
+//! Barcode scanning: decode counts on every set of the shared corpus (with a floor per set, so
+//! a regression in rxing or in our passes shows), and `lotse scan decode` end to end.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use lotse_server::scanning::bench::{corpus, run_set};
+use lotse_server::scanning::decode::Decoder;
+use lotse_tests::lotse_bin;
+
+fn corpus_root() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/testdata/barcodes"
+    ))
+}
+
+/// Correct decodes that must not get worse, a little below what was measured (measured / total
+/// in the comment).
+const FLOORS: &[(&str, usize)] = &[
+    ("zxing-cpp/aztec-1", 19),      // 20/32
+    ("zxing-cpp/datamatrix-1", 27), // 28/30
+    ("zxing-cpp/datamatrix-2", 12), // 13/13
+    ("zxing-cpp/pdf417-1", 14),     // 15/17
+    ("zxing-cpp/qrcode-1", 8),      // 8/8
+    ("zxing-cpp/qrcode-2", 50),     // 52/56
+    ("zxing-cpp/qrcode-3", 17),     // 18/18
+    ("zxing-cpp/qrcode-4", 16),     // 17/24
+    ("zxing/aztec-1", 14),          // 15/17
+    ("zxing/datamatrix-1", 22),     // 23/23
+    ("zxing/pdf417-1", 11),         // 12/14
+    ("zxing/qrcode-1", 19),         // 20/20
+    ("zxing/qrcode-2", 32),         // 33/35
+    ("zxing/qrcode-3", 41),         // 42/42
+    ("zxing/qrcode-4", 36),         // 38/48
+];
+
+#[test]
+fn corpus_decode_counts_stay_above_their_floors() {
+    let root = corpus_root();
+    if !root.is_dir() {
+        eprintln!("skipped: no corpus at {}", root.display());
+        return;
+    }
+    let sets = corpus(&root).unwrap();
+    let decoder = Decoder::default();
+    let started = Instant::now();
+    let mut below = Vec::new();
+    for (name, floor) in FLOORS {
+        let set = sets.iter().find(|s| s.name == *name);
+        let set = set.unwrap_or_else(|| panic!("set {name} missing from the corpus"));
+        let r = run_set(&decoder, set);
+        eprintln!(
+            "{:<24} {:>3}/{:<3} (floor {floor}) {:>8.1} ms",
+            r.name,
+            r.correct,
+            r.total,
+            r.decode_time.as_secs_f64() * 1000.0
+        );
+        if r.correct < *floor {
+            below.push(format!("{name}: {} < {floor}", r.correct));
+        }
+    }
+    eprintln!("corpus decoded in {:.1} s", started.elapsed().as_secs_f64());
+    assert!(below.is_empty(), "below the floor: {below:?}");
+}
+
+#[test]
+fn scan_decode_prints_json_lines_and_fails_on_unreadable_files() {
+    let root = corpus_root();
+    let good = root.join("zxing/qrcode-3/01.png");
+    if !good.is_file() {
+        eprintln!("skipped: no corpus");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.png");
+    std::fs::write(&junk, b"not an image").unwrap();
+
+    let out = Command::new(lotse_bin())
+        .args(["scan", "decode"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let line: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(line["format"], "qr_code");
+    let expected = std::fs::read_to_string(good.with_extension("txt")).unwrap();
+    assert_eq!(line["text"], expected.as_str());
+    assert_eq!(line["file"], good.display().to_string());
+
+    let out = Command::new(lotse_bin())
+        .args(["scan", "decode"])
+        .arg(&good)
+        .arg(&junk)
+        .arg(dir.path().join("missing.png"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0]["text"].is_string());
+    assert!(lines[1]["error"].is_string());
+    assert!(lines[2]["error"].is_string());
+}
