@@ -115,6 +115,25 @@ impl Server {
         format!("{}{}", self.base, path)
     }
 
+    /// `GET path`, which must answer 200 with JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let r = client().get(self.url(path)).send().await.expect("GET");
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.expect("JSON body")
+    }
+
+    /// A check-in that must succeed with 201; returns the ticket.
+    pub async fn check_in(&self, service: &str, language: &str) -> serde_json::Value {
+        let r = client()
+            .post(self.url("/api/v1/checkins"))
+            .json(&serde_json::json!({"service": service, "language": language}))
+            .send()
+            .await
+            .expect("POST /api/v1/checkins");
+        assert_eq!(r.status(), 201, "check-in {service}/{language}");
+        r.json().await.expect("ticket JSON")
+    }
+
     /// `host:port` the server listens on.
     pub fn addr(&self) -> &str {
         self.base.trim_start_matches("http://")

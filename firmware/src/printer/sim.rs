@@ -15,6 +15,9 @@ struct SimState {
     jobs: Vec<PrintJob>,
 }
 
+/// How many jobs the simulator keeps in memory for inspection.
+pub const RECORDED_JOBS: usize = 64;
+
 /// Writes `DIR/<name>.escpos`, `DIR/<name>.png` and `DIR/<name>.pdf` (when present).
 #[derive(Debug)]
 pub struct SimPrinter {
@@ -59,7 +62,7 @@ impl SimPrinter {
         self.lock().fail_next = count;
     }
 
-    /// Jobs printed so far, oldest first.
+    /// The latest jobs printed (at most [`RECORDED_JOBS`]), oldest first.
     pub fn jobs(&self) -> Vec<PrintJob> {
         self.lock().jobs.clone()
     }
@@ -112,6 +115,10 @@ impl Printer for SimPrinter {
             if let Some(pdf) = &job.pdf {
                 std::fs::write(dir.join(format!("{stem}.pdf")), pdf)?;
             }
+        }
+        // Demo mode runs for days: remember only the latest jobs.
+        if inner.jobs.len() >= RECORDED_JOBS {
+            inner.jobs.remove(0);
         }
         inner.jobs.push(job.clone());
         Ok(())

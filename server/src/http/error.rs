@@ -44,7 +44,8 @@ pub enum AppError {
 
 pub type Result<T> = std::result::Result<T, AppError>;
 
-fn problem(status: StatusCode, slug: &str, title: &str, detail: String) -> Response {
+/// A problem response; every error answer of the API is built here.
+pub(crate) fn problem(status: StatusCode, slug: &str, title: &str, detail: String) -> Response {
     let body = Problem {
         kind: format!("urn:lotse:problem:{slug}"),
         title: title.to_string(),

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::api::ComponentHealth;
-use super::error::{AppError, AppPath, AppQuery, Problem};
+use super::error::{AppError, AppPath, AppQuery, Problem, problem};
 use crate::clock::to_ms;
 use crate::outbox::store::{self, DeadLetter, Stats};
 
@@ -40,22 +40,6 @@ impl From<crate::storage::StorageError> for FeedError {
     fn from(e: crate::storage::StorageError) -> Self {
         FeedError::App(AppError::Storage(e))
     }
-}
-
-fn problem(status: StatusCode, slug: &str, title: &str, detail: String) -> Response {
-    let body = Problem {
-        kind: format!("urn:lotse:problem:{slug}"),
-        title: title.to_string(),
-        status: status.as_u16(),
-        detail,
-    };
-    let json = serde_json::to_vec(&body).unwrap_or_default();
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/problem+json")],
-        json,
-    )
-        .into_response()
 }
 
 impl IntoResponse for FeedError {

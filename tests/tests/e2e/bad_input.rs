@@ -3,23 +3,9 @@
 use lotse_tests::{Server, client};
 use serde_json::{Value, json};
 
-async fn snapshot(c: &reqwest::Client, srv: &Server) -> (Value, Value) {
-    let q: Value = c
-        .get(srv.url("/api/v1/queue"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let s: Value = c
-        .get(srv.url("/api/v1/services"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+async fn snapshot(srv: &Server) -> (Value, Value) {
+    let q: Value = srv.get_json("/api/v1/queue").await;
+    let s: Value = srv.get_json("/api/v1/services").await;
     (q["tickets"].clone(), s)
 }
 
@@ -48,7 +34,7 @@ async fn refused_requests_change_nothing() {
         .unwrap();
     let t: Value = r.json().await.unwrap();
     let id = t["id"].as_i64().unwrap();
-    let before = snapshot(&c, &srv).await;
+    let before = snapshot(&srv).await;
     let checkins = srv.url("/api/v1/checkins");
 
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
@@ -155,7 +141,7 @@ async fn refused_requests_change_nothing() {
         expect_problem(req.send().await.unwrap(), status, kind).await;
     }
     assert_eq!(
-        snapshot(&c, &srv).await,
+        snapshot(&srv).await,
         before,
         "a refused request changed the queue"
     );

@@ -8,24 +8,13 @@ use std::time::Duration;
 use lotse_tests::{Server, client};
 use serde_json::{Value, json};
 
-async fn check_in(c: &reqwest::Client, srv: &Server, service: &str) -> Value {
-    let r = c
-        .post(srv.url("/api/v1/checkins"))
-        .json(&json!({"service": service, "language": "de"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    r.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn a_restart_keeps_the_queue_and_continues_numbering() {
     let dir = tempfile::tempdir().unwrap();
     let c = client();
     let mut srv = Server::start(dir.path());
-    check_in(&c, &srv, "housing").await;
-    let second = check_in(&c, &srv, "housing").await;
+    srv.check_in("housing", "de").await;
+    let second = srv.check_in("housing", "de").await;
     let called: Value = c
         .post(srv.url("/api/v1/counters/c2/call-next"))
         .send()
@@ -37,20 +26,13 @@ async fn a_restart_keeps_the_queue_and_continues_numbering() {
     assert!(srv.terminate().success(), "graceful shutdown exits 0");
 
     let srv = Server::start(dir.path());
-    let q: Value = c
-        .get(srv.url("/api/v1/queue"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let q: Value = srv.get_json("/api/v1/queue").await;
     let tickets = q["tickets"].as_array().unwrap();
     assert_eq!(tickets.len(), 2);
     assert_eq!(tickets[0]["id"], called["id"]);
     assert_eq!(tickets[0]["status"], "called");
     assert_eq!(tickets[1]["id"], second["id"]);
-    assert_eq!(check_in(&c, &srv, "housing").await["number"], "C-003");
+    assert_eq!(srv.check_in("housing", "de").await["number"], "C-003");
 }
 
 #[tokio::test]
@@ -103,14 +85,7 @@ async fn kill_9_during_a_burst_loses_no_confirmed_check_in() {
     );
 
     let srv = Server::start(dir.path());
-    let q: Value = c
-        .get(srv.url("/api/v1/queue"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let q: Value = srv.get_json("/api/v1/queue").await;
     let stored: Vec<(i64, String)> = q["tickets"]
         .as_array()
         .unwrap()
@@ -133,7 +108,7 @@ async fn kill_9_during_a_burst_loses_no_confirmed_check_in() {
     assert_eq!(numbers.len(), stored.len(), "a number was issued twice");
 
     // Numbering continues after the highest stored number of each service.
-    let next = check_in(&c, &srv, "residence").await;
+    let next = srv.check_in("residence", "de").await;
     let highest = stored
         .iter()
         .filter(|(_, n)| n.starts_with("A-"))

@@ -67,14 +67,7 @@ async fn buttons_sensors_and_lamps_in_demo_mode() {
 
     // Nobody waits: the desk button of counter 1 (BCM 5) calls nobody.
     press(&c, &srv, 5).await;
-    let q: Value = c
-        .get(srv.url("/api/v1/queue"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let q: Value = srv.get_json("/api/v1/queue").await;
     assert_eq!(q["tickets"].as_array().unwrap().len(), 0);
 
     // The accessible ticket button (BCM 17) issues a ticket for the default concern.
@@ -102,25 +95,11 @@ async fn buttons_sensors_and_lamps_in_demo_mode() {
     // One press of counter 1's button calls exactly that ticket, once.
     press(&c, &srv, 5).await;
     eventually("the call", || async {
-        let q: Value = c
-            .get(srv.url("/api/v1/queue"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let q: Value = srv.get_json("/api/v1/queue").await;
         q["tickets"][0]["status"] == "called"
     })
     .await;
-    let q: Value = c
-        .get(srv.url("/api/v1/queue"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let q: Value = srv.get_json("/api/v1/queue").await;
     assert_eq!(q["tickets"][0]["counter"], "c1");
     assert_eq!(q["tickets"][0]["call_count"], 1);
     // Counter 1's calling lamp (BCM 24) lights up.
@@ -135,14 +114,7 @@ async fn buttons_sensors_and_lamps_in_demo_mode() {
     // Paper running low (BCM 27, active low) reaches the printer state and the desk.
     set(&c, &srv, 27, "low").await;
     eventually("paper near end", || async {
-        let h: Value = c
-            .get(srv.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let h: Value = srv.get_json("/healthz").await;
         h["components"]["printer"]["detail"]
             .as_str()
             .unwrap_or("")

@@ -11,14 +11,7 @@ async fn visit_end_to_end_with_live_events_and_replay() {
     let srv = Server::start(dir.path());
     let c = client();
 
-    let services: Value = c
-        .get(srv.url("/api/v1/services"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let services: Value = srv.get_json("/api/v1/services").await;
     let ids: Vec<&str> = services
         .as_array()
         .unwrap()
@@ -26,14 +19,7 @@ async fn visit_end_to_end_with_live_events_and_replay() {
         .map(|s| s["id"].as_str().unwrap())
         .collect();
     assert!(ids.len() >= 4, "{ids:?}");
-    let counters: Value = c
-        .get(srv.url("/api/v1/counters"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counters: Value = srv.get_json("/api/v1/counters").await;
     assert!(counters.as_array().unwrap().len() >= 3);
     assert!(
         counters[0]["services"]
@@ -128,14 +114,7 @@ async fn visit_end_to_end_with_live_events_and_replay() {
         ]
     );
 
-    let q: Value = c
-        .get(srv.url("/api/v1/queue"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let q: Value = srv.get_json("/api/v1/queue").await;
     assert_eq!(q["tickets"].as_array().unwrap().len(), 0);
 
     let t: Value = c
@@ -233,14 +212,7 @@ async fn transfer_no_show_cancel_pause_and_openapi() {
         .unwrap();
     assert_eq!(r["paused"], false);
 
-    let doc: Value = c
-        .get(srv.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = srv.get_json("/api/v1/openapi.json").await;
     let paths = doc["paths"].as_object().unwrap();
     for p in [
         "/api/v1/checkins",
@@ -252,14 +224,7 @@ async fn transfer_no_show_cancel_pause_and_openapi() {
         assert!(paths.contains_key(p), "OpenAPI lacks {p}");
     }
 
-    let h: Value = c
-        .get(srv.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = srv.get_json("/healthz").await;
     assert_eq!(h["status"], "ok");
     assert_eq!(h["components"]["database"]["status"], "ok");
 }

@@ -15,17 +15,6 @@ fn screenshots_dir() -> std::path::PathBuf {
     dir
 }
 
-async fn check_in(c: &reqwest::Client, srv: &Server, service: &str, lang: &str) -> Value {
-    let r = c
-        .post(srv.url("/api/v1/checkins"))
-        .json(&json!({"service": service, "language": lang}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    r.json().await.unwrap()
-}
-
 fn read_qr(width: u32, height: u32, luma: Vec<u8>) -> String {
     let found =
         rxing::helpers::detect_in_luma(luma, width, height, Some(rxing::BarcodeFormat::QR_CODE))
@@ -72,7 +61,7 @@ async fn simulated_printer_tickets_decode_back_to_a_working_status_link() {
         ("ar", "housing"),
         ("fa", "general"),
     ] {
-        let t = check_in(&c, &srv, service, lang).await;
+        let t = srv.check_in(service, lang).await;
         assert_eq!(t["printed"], true);
         let number = t["number"].as_str().unwrap().to_string();
         let escpos = dir.path().join("printer").join(format!("{number}.escpos"));
@@ -125,11 +114,10 @@ async fn network_printer_prints_and_failures_fall_back_to_the_screen() {
         &dir.path().join("data"),
         &["--config", cfg.to_str().unwrap()],
     );
-    let c = client();
     let mut sse = SseReader::connect(&srv.base, None).await;
 
     // A good print: the bytes on the wire are the ticket.
-    let t = check_in(&c, &srv, "residence", "de").await;
+    let t = srv.check_in("residence", "de").await;
     assert_eq!(t["printed"], true);
     wait_for("a job at the printer", Duration::from_secs(10), || {
         !printer.jobs().is_empty()
@@ -142,35 +130,21 @@ async fn network_printer_prints_and_failures_fall_back_to_the_screen() {
     printer.set_mode(Mode::PaperOut);
     let alert = expect_alert(&mut sse, "printer_state", None).await;
     assert_eq!(alert["printer"]["state"], "paper_out");
-    let h: Value = c
-        .get(srv.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h: Value = srv.get_json("/healthz").await;
     assert_eq!(h["components"]["printer"]["status"], "fault");
     assert_eq!(h["status"], "degraded", "check-in still works");
-    let t = check_in(&c, &srv, "work", "uk").await;
+    let t = srv.check_in("work", "uk").await;
     assert_eq!(t["printed"], false, "the kiosk shows the number");
     expect_alert(&mut sse, "print_failed", t["number"].as_str()).await;
 
     // The printer vanishes in the middle of a job: retried once, then the fallback.
     printer.set_mode(Mode::VanishMidJob);
     expect_alert(&mut sse, "printer_state", None).await; // back to "ready"
-    let t = check_in(&c, &srv, "general", "ar").await;
+    let t = srv.check_in("general", "ar").await;
     assert_eq!(t["printed"], true, "it looked fine when the job was queued");
     let alert = expect_alert(&mut sse, "print_failed", t["number"].as_str()).await;
     assert_eq!(alert["level"], "error");
-    let q: Value = c
-        .get(srv.url("/api/v1/queue"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let q: Value = srv.get_json("/api/v1/queue").await;
     assert_eq!(
         q["tickets"].as_array().unwrap().len(),
         3,
@@ -193,7 +167,7 @@ async fn paper_out_from_the_gpio_sensor_falls_back_to_the_screen() {
     );
     let c = client();
     let mut sse = SseReader::connect(&srv.base, None).await;
-    assert_eq!(check_in(&c, &srv, "general", "de").await["printed"], true);
+    assert_eq!(srv.check_in("general", "de").await["printed"], true);
     // The paper sensor (BCM 27, active low) triggers.
     let r = c
         .post(srv.url("/api/v1/sim/gpio/27"))
@@ -204,7 +178,7 @@ async fn paper_out_from_the_gpio_sensor_falls_back_to_the_screen() {
     assert_eq!(r.status(), 200);
     let alert = expect_alert(&mut sse, "printer_state", None).await;
     assert_eq!(alert["printer"]["state"], "paper_out");
-    let t = check_in(&c, &srv, "general", "fa").await;
+    let t = srv.check_in("general", "fa").await;
     assert_eq!(t["printed"], false, "the kiosk shows the number");
     expect_alert(&mut sse, "print_failed", t["number"].as_str()).await;
     let metrics = c
