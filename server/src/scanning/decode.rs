@@ -132,6 +132,9 @@ pub const MAX_PIXELS: u64 = 40_000_000;
 /// after downscaling.
 const DOWNSCALE_ABOVE: u32 = 1200;
 
+/// Frames larger than VGA get the fast pass at half size.
+const FAST_HALF_ABOVE_PIXELS: u64 = 640 * 480;
+
 /// A reusable decoder: hints are built once, not per frame.
 pub struct Decoder {
     formats: Vec<Format>,
@@ -209,14 +212,24 @@ impl Decoder {
         if width == 0 || height == 0 {
             return Ok(Vec::new());
         }
-        match self.pass_hybrid(luma, width, height, &self.fast, false) {
-            Ok(found) => return Ok(found),
-            Err(Miss::NotFound) => return Ok(Vec::new()),
-            Err(Miss::Unreadable) => {}
+        // Large frames get their fast pass at half size: a quarter of the pixels to binarize
+        // and search, and the box filter smooths sensor noise and texture that would otherwise
+        // look like finder patterns. (The half-size buffer is new; the frame is never copied.)
+        let fast = if u64::from(width) * u64::from(height) > FAST_HALF_ABOVE_PIXELS {
+            let (half, hw, hh) = downscale_half(luma, width, height);
+            self.pass_hybrid(&half, hw, hh, &self.fast, false)
+        } else {
+            self.pass_hybrid(luma, width, height, &self.fast, false)
+        };
+        match fast {
+            Ok(found) => Ok(found),
+            Err(Miss::NotFound) => Ok(Vec::new()),
+            // One TryHarder pass only: texture and noise often look "code-like", and the
+            // camera delivers the next frame a few milliseconds later anyway.
+            Err(Miss::Unreadable) => Ok(self
+                .pass_hybrid(luma, width, height, &self.thorough, false)
+                .unwrap_or_default()),
         }
-        Ok(self
-            .thorough_passes(luma, width, height, false)
-            .unwrap_or_default())
     }
 
     /// Decodes a still image (8-bit luma) as thoroughly as reasonable, every symbol in it.
