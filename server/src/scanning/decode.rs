@@ -310,10 +310,7 @@ impl Decoder {
         hints: &DecodeHints,
         multi: bool,
     ) -> Result<Vec<Symbol>, Miss> {
-        let source =
-            Luma8Source::new_with_slice(luma, width, height).map_err(|_| Miss::NotFound)?;
-        let mut bitmap = BinaryBitmap::new(HybridBinarizer::new(source));
-        run(&mut bitmap, hints, multi)
+        pass(luma, width, height, hints, multi, HybridBinarizer::new)
     }
 
     fn pass_global(
@@ -324,11 +321,29 @@ impl Decoder {
         hints: &DecodeHints,
         multi: bool,
     ) -> Result<Vec<Symbol>, Miss> {
-        let source =
-            Luma8Source::new_with_slice(luma, width, height).map_err(|_| Miss::NotFound)?;
-        let mut bitmap = BinaryBitmap::new(GlobalHistogramBinarizer::new(source));
-        run(&mut bitmap, hints, multi)
+        pass(
+            luma,
+            width,
+            height,
+            hints,
+            multi,
+            GlobalHistogramBinarizer::new,
+        )
     }
+}
+
+/// One decoding pass over the borrowed luma buffer with the given binarizer.
+fn pass<'a, B: Binarizer>(
+    luma: &'a [u8],
+    width: u32,
+    height: u32,
+    hints: &DecodeHints,
+    multi: bool,
+    binarizer: impl FnOnce(Luma8Source<'a>) -> B,
+) -> Result<Vec<Symbol>, Miss> {
+    let source = Luma8Source::new_with_slice(luma, width, height).map_err(|_| Miss::NotFound)?;
+    let mut bitmap = BinaryBitmap::new(binarizer(source));
+    run(&mut bitmap, hints, multi)
 }
 
 /// `lotse scan decode FILE...`: one JSON line per symbol (`file`, `format`, `text`) or per
