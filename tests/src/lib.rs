@@ -122,6 +122,13 @@ impl Server {
         r.json().await.expect("JSON body")
     }
 
+    /// `POST path` without a body, which must answer 200 with JSON.
+    pub async fn post_json(&self, path: &str) -> serde_json::Value {
+        let r = client().post(self.url(path)).send().await.expect("POST");
+        assert_eq!(r.status(), 200, "POST {path}");
+        r.json().await.expect("JSON body")
+    }
+
     /// A check-in that must succeed with 201; returns the ticket.
     pub async fn check_in(&self, service: &str, language: &str) -> serde_json::Value {
         let r = client()

@@ -11,18 +11,10 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn a_restart_keeps_the_queue_and_continues_numbering() {
     let dir = tempfile::tempdir().unwrap();
-    let c = client();
     let mut srv = Server::start(dir.path());
     srv.check_in("housing", "de").await;
     let second = srv.check_in("housing", "de").await;
-    let called: Value = c
-        .post(srv.url("/api/v1/counters/c2/call-next"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let called: Value = srv.post_json("/api/v1/counters/c2/call-next").await;
     assert!(srv.terminate().success(), "graceful shutdown exits 0");
 
     let srv = Server::start(dir.path());

@@ -63,14 +63,7 @@ async fn visit_end_to_end_with_live_events_and_replay() {
     assert_eq!(created.data["waiting"]["residence"], 1);
     let created_id = created.id.clone().unwrap();
 
-    let called: Value = c
-        .post(srv.url("/api/v1/counters/c1/call-next"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let called: Value = srv.post_json("/api/v1/counters/c1/call-next").await;
     assert_eq!(called["id"], id);
     assert_eq!(called["status"], "called");
     assert_eq!(called["room"], "Raum 101");
@@ -170,23 +163,11 @@ async fn transfer_no_show_cancel_pause_and_openapi() {
         .unwrap();
     assert_eq!(r.status(), 200);
 
-    let called: Value = c
-        .post(srv.url("/api/v1/counters/c2/call-next"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let called: Value = srv.post_json("/api/v1/counters/c2/call-next").await;
     assert_eq!(called["number"], "A-001");
-    let r: Value = c
-        .post(srv.url(&format!("/api/v1/tickets/{}/no-show", called["id"])))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = srv
+        .post_json(&format!("/api/v1/tickets/{}/no-show", called["id"]))
+        .await;
     assert_eq!(r["status"], "no_show");
 
     let r = c
@@ -202,14 +183,7 @@ async fn transfer_no_show_cancel_pause_and_openapi() {
         .await
         .unwrap();
     assert_eq!(r.status(), 409);
-    let r: Value = c
-        .post(srv.url("/api/v1/counters/c3/resume"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = srv.post_json("/api/v1/counters/c3/resume").await;
     assert_eq!(r["paused"], false);
 
     let doc: Value = srv.get_json("/api/v1/openapi.json").await;
