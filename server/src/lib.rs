@@ -2,6 +2,7 @@
 //!
 //! Modules:
 //! - [`assets`]: the embedded `kiosk-ui/` files, catalogs and fonts;
+//! - [`auth`]: staff accounts, sessions, API tokens and roles;
 //! - [`config`]: the TOML configuration, validated into [`config::Settings`];
 //! - [`clock`]: wall-clock time behind a trait, Berlin days;
 //! - [`storage`]: the SQLite file, its migrations and the database thread;
@@ -24,6 +25,7 @@
 pub mod announce;
 pub mod appliance;
 pub mod assets;
+pub mod auth;
 pub mod bench;
 pub mod clock;
 pub mod config;
