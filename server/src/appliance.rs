@@ -81,7 +81,9 @@ impl Appliance {
             data_dir.join("announcements"),
         );
         let gpio = lotse_firmware::gpio::start(&settings.gpio).map_err(StartError::Gpio)?;
+        let scans = crate::scanning::hub::ScanHub::new(settings.scanning.clone(), clock.clone());
         let state = AppState {
+            scans,
             outputs: gpio.outputs,
             gpio_sim: gpio.sim.filter(|_| settings.demo),
             announcer,
@@ -127,9 +129,12 @@ impl Appliance {
             // Ends the SSE streams, which would otherwise keep the server open.
             let _ = shutdown.send(true);
         };
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(graceful)
-            .await;
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(graceful)
+        .await;
         maintenance.abort();
         outbox.stop().await;
         state.queue.db().close().await;

@@ -85,6 +85,8 @@ struct RawConfig {
     gpio: RawGpio,
     #[serde(default)]
     kiosk: RawKiosk,
+    #[serde(default)]
+    scanning: crate::scanning::settings::RawScanning,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -198,6 +200,8 @@ pub struct Settings {
     /// Buttons, sensors, lamps: the validated pin map (backend `none` by default).
     pub gpio: lotse_firmware::gpio::PinMap,
     pub kiosk: KioskSettings,
+    /// ID documents (off by default) and appointment-code keys.
+    pub scanning: crate::scanning::settings::ScanSettings,
     /// Started by `lotse demo`: simulated hardware and its test routes.
     pub demo: bool,
 }
@@ -703,6 +707,7 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
         .case_system
         .as_ref()
         .map(|c| crate::outbox::settings::validate(c, &mut bad));
+    let scanning = crate::scanning::settings::validate(&raw.scanning, &mut bad);
 
     let gpio = {
         use lotse_firmware::gpio::{Backend, RawGpioConfig, validate as validate_pins};
@@ -811,6 +816,7 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
         },
         gpio,
         kiosk,
+        scanning,
         demo: false,
         announcements: AnnouncementSettings {
             enabled: raw.announcements.enabled.unwrap_or(true),

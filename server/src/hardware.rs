@@ -126,6 +126,7 @@ async fn ticket_button(state: &AppState) {
         language: "de".into(),
         appointment: false,
         idempotency_key: None,
+        identification: Default::default(),
     };
     match state.queue.check_in(req).await {
         Ok((mut t, _)) => {

@@ -85,13 +85,22 @@ impl Server {
         Self::spawn(cmd, config.parent().unwrap_or(Path::new(".")))
     }
 
+    /// `lotse demo` logging at debug level into `log`, for tests that search the log.
+    pub fn start_logged(data: &Path, extra: &[&str], log: &Path) -> Server {
+        let mut cmd = Command::new(lotse_bin());
+        cmd.args(["demo", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .args(extra);
+        let file = std::fs::File::create(log).expect("create log file");
+        cmd.env("LOTSE_LOG", "debug").stderr(file);
+        Self::spawn(cmd, data)
+    }
+
     fn spawn(mut cmd: Command, data: &Path) -> Server {
-        let mut child = cmd
-            .env("LOTSE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn lotse");
+        if !cmd.get_envs().any(|(k, _)| k == "LOTSE_LOG") {
+            cmd.env("LOTSE_LOG", "warn").stderr(Stdio::inherit());
+        }
+        let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn lotse");
         let out = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(out).lines();
         let mut base = None;

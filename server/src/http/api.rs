@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{AppError, AppJson, AppPath, Problem, Result};
-use crate::queue::{Action, CheckinRequest, Counter, QueueView, Service, Ticket};
+use crate::queue::{Action, CheckinRequest, Counter, Identification, QueueView, Service, Ticket};
+use crate::scanning::hub::Identified;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +23,15 @@ pub struct CheckinBody {
     /// The visitor has a booked appointment.
     #[serde(default)]
     pub appointment: bool,
+    /// A scanned appointment code or visitor card (`scan` of a `GET /api/v1/kiosk/scans` event).
+    #[serde(default)]
+    pub scan: Option<String>,
+    /// A scanned ID document (`scan` of an `id_document` event).
+    #[serde(default)]
+    pub id_scan: Option<String>,
+    /// The visitor agreed on screen to passing the document's names and birth date on.
+    #[serde(default)]
+    pub consent: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -162,7 +172,7 @@ pub async fn queue(State(st): State<AppState>) -> Result<AppJson<QueueView>> {
 #[utoipa::path(post, path = "/api/v1/checkins", tag = "kiosk", request_body = CheckinBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "one key per visit")),
     responses((status = 201, body = Ticket), (status = 200, description = "same idempotency key: the ticket issued before", body = Ticket),
-        (status = 422, body = Problem), (status = 400, body = Problem), (status = 413, body = Problem)))]
+        (status = 422, body = Problem), (status = 400, body = Problem), (status = 410, description = "a scan was already used or expired", body = Problem), (status = 413, body = Problem)))]
 pub async fn checkin(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -183,13 +193,56 @@ pub async fn checkin(
             Some(s.to_string())
         }
     };
+    let scanned = body.scan.is_some() || body.id_scan.is_some();
+    if let Some(k) = key.as_deref().filter(|_| scanned) {
+        // A retried check-in: its scans were used by the first attempt.
+        if let Some(t) = st.queue.by_idempotency_key(k).await? {
+            return Ok((StatusCode::OK, AppJson(t)).into_response());
+        }
+    }
+    let mut appointment = body.appointment;
+    let mut identification = Identification::default();
+    if let Some(id) = &body.scan {
+        match st.scans.take(id)? {
+            Identified::Appointment { reference, service } => {
+                if service != body.service {
+                    return Err(AppError::Unprocessable(format!(
+                        "the appointment code is for service \"{service}\", not \"{}\"",
+                        body.service
+                    )));
+                }
+                appointment = true;
+                identification.appointment_ref = Some(reference);
+            }
+            Identified::Card { card } => identification.visitor_card = Some(card),
+            Identified::IdDocument { .. } => {
+                return Err(AppError::Unprocessable(
+                    "an ID document scan goes in \"id_scan\", not \"scan\"".into(),
+                ));
+            }
+        }
+    }
+    if let Some(id) = &body.id_scan {
+        match st.scans.take(id)? {
+            Identified::IdDocument { visitor, .. } => {
+                identification.id_document = true;
+                identification.visitor = body.consent.then_some(visitor);
+            }
+            _ => {
+                return Err(AppError::Unprocessable(
+                    "\"id_scan\" must name an ID document scan".into(),
+                ));
+            }
+        }
+    }
     let (mut ticket, new) = st
         .queue
         .check_in(CheckinRequest {
             service: body.service,
             language: body.language,
-            appointment: body.appointment,
+            appointment,
             idempotency_key: key,
+            identification,
         })
         .await?;
     let code = if new {
@@ -308,8 +361,14 @@ pub async fn ui_config(State(st): State<AppState>) -> AppJson<UiConfig> {
             .map(|s| s.to_string())
             .collect(),
         id_scan: IdScanUi {
-            enabled: false,
-            documents: vec![],
+            enabled: !st.settings.scanning.id_documents.is_empty(),
+            documents: st
+                .settings
+                .scanning
+                .id_documents
+                .iter()
+                .map(|k| k.as_str().to_string())
+                .collect(),
         },
         kiosk_reset_seconds: st.settings.kiosk.reset_seconds,
     })

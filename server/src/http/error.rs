@@ -40,6 +40,12 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error(transparent)]
+    Scan(#[from] crate::scanning::hub::ScanError),
 }
 
 pub type Result<T> = std::result::Result<T, AppError>;
@@ -180,6 +186,21 @@ impl IntoResponse for AppError {
                 StatusCode::BAD_REQUEST,
                 "bad-request",
                 "Bad request",
+                detail,
+            ),
+            AppError::Forbidden(_) => {
+                problem(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+            }
+            AppError::Unprocessable(_) => problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unprocessable",
+                "Request cannot be carried out",
+                detail,
+            ),
+            AppError::Scan(_) => problem(
+                StatusCode::GONE,
+                "scan-expired",
+                "Scan no longer available",
                 detail,
             ),
         }

@@ -6,6 +6,7 @@ pub mod error;
 pub mod feed;
 pub mod openapi;
 pub mod public;
+pub mod scans;
 pub mod sim;
 pub mod sse;
 pub mod ui;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub outputs: lotse_firmware::gpio::OutputsHandle,
     /// The simulated GPIO board; only in demo mode.
     pub gpio_sim: Option<lotse_firmware::gpio::SimGpio>,
+    /// Scans at the kiosk (QR codes, ID documents), held for their check-in.
+    pub scans: crate::scanning::hub::ScanHub,
 }
 
 async fn api_not_found(uri: Uri) -> error::AppError {
@@ -76,11 +79,13 @@ pub fn app(state: AppState) -> Router {
         .route("/status/{token}", get(public::status_json))
         .route("/sim/gpio", get(sim::list))
         .route("/sim/gpio/{pin}", post(sim::set))
+        .route("/sim/scan", post(scans::simulate))
         .route("/config/ui", get(api::ui_config))
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(api_not_found);
     Router::new()
         .route("/api/v1/events", get(sse::events))
+        .route("/api/v1/kiosk/scans", get(scans::stream))
         .nest(
             "/api/v1",
             api.layer(TimeoutLayer::with_status_code(

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{api, error, feed, public, sse};
+use super::{api, error, feed, public, scans, sse};
 use crate::queue;
 
 #[derive(Debug, OpenApi)]
@@ -30,6 +30,7 @@ use crate::queue;
         api::transfer,
         api::ui_config,
         sse::events,
+        scans::stream,
         public::status_json,
         public::announcement,
         public::confirmation,

@@ -119,6 +119,34 @@ pub struct CheckinRequest {
     pub language: String,
     pub appointment: bool,
     pub idempotency_key: Option<String>,
+    pub identification: Identification,
+}
+
+/// How the visitor identified at the kiosk: decides `tickets.identification` and what
+/// is forwarded to the case system.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identification {
+    /// From a signed appointment code (QR).
+    pub appointment_ref: Option<String>,
+    /// From a signed visitor card (QR).
+    pub visitor_card: Option<String>,
+    /// A valid ID document was scanned.
+    pub id_document: bool,
+    /// Names and birth date from it: only when the visitor consented on screen.
+    pub visitor: Option<crate::scanning::hub::Visitor>,
+}
+
+impl Identification {
+    /// The `tickets.identification` value.
+    pub fn method(&self) -> &'static str {
+        if self.id_document {
+            "id_document"
+        } else if self.appointment_ref.is_some() || self.visitor_card.is_some() {
+            "qr"
+        } else {
+            "none"
+        }
+    }
 }
 
 /// The queue engine: cheap to clone.
@@ -151,6 +179,15 @@ impl Queue {
 
     /// Issues a ticket. Returns it and whether it was new (false when the same
     /// idempotency key was used before: a double tap).
+    /// The ticket an earlier check-in with this `Idempotency-Key` issued, if any.
+    pub async fn by_idempotency_key(&self, key: &str) -> Result<Option<Ticket>> {
+        let s = self.settings.clone();
+        let key = key.to_string();
+        self.db
+            .run(move |tx| store::by_idempotency_key(tx, &s, &key))
+            .await
+    }
+
     pub async fn check_in(&self, req: CheckinRequest) -> Result<(Ticket, bool)> {
         let s = self.settings.clone();
         self.db.run(move |tx| store::check_in(tx, &s, &req)).await

@@ -6,5 +6,7 @@
 
 pub mod bench;
 pub mod decode;
+pub mod hub;
 pub mod mrz;
 pub mod payload;
+pub mod settings;

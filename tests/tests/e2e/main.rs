@@ -11,6 +11,7 @@ mod concurrency;
 mod durability;
 mod gpio;
 mod http_flow;
+mod id_scan;
 mod outbox;
 mod printing;
 mod scanning;
