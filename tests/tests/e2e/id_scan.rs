@@ -13,7 +13,7 @@ use lotse_tests::{Server, client};
 use serde_json::{Value, json};
 
 /// The German ID card specimen (2021) from ../shared/testdata/mrz/cases.json.
-const MRZ_DE_ID: &str = "IDD<<LZ6311T475<<<<<<<<<<<<<<<\n\
+pub(crate) const MRZ_DE_ID: &str = "IDD<<LZ6311T475<<<<<<<<<<<<<<<\n\
                          8308126<3110315D<<2108<<<<<<<9\n\
                          MUSTERMANN<<ERIKA<<<<<<<<<<<<<";
 const DOCUMENT_NUMBER: &str = "LZ6311T47";
@@ -29,7 +29,7 @@ fn public_key_b64() -> String {
 
 /// A demo appliance with ID cards enabled, the test key trusted and, optionally,
 /// forwarding to `receiver`; logs at debug level into `dir/lotse.log`.
-fn start(dir: &Path, receiver: Option<&Receiver>) -> Server {
+pub(crate) fn start(dir: &Path, receiver: Option<&Receiver>) -> Server {
     let mut config = format!(
         "[scanning]\nid_documents = [\"id_card\"]\n[scanning.trusted_keys]\nk1 = \"{}\"\n",
         public_key_b64()
@@ -61,7 +61,7 @@ fn berlin_today() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-fn appointment_code(reference: &str, service: &str) -> String {
+pub(crate) fn appointment_code(reference: &str, service: &str) -> String {
     let claims = Appointment {
         reference: reference.into(),
         service: service.into(),
@@ -72,7 +72,7 @@ fn appointment_code(reference: &str, service: &str) -> String {
     sign("LOTSE1", &claims, &key()).unwrap()
 }
 
-async fn scan(c: &reqwest::Client, srv: &Server, text: &str) -> Value {
+pub(crate) async fn scan(c: &reqwest::Client, srv: &Server, text: &str) -> Value {
     let r = c
         .post(srv.url("/api/v1/sim/scan"))
         .json(&json!({ "text": text }))
