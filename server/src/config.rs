@@ -200,6 +200,8 @@ pub struct Settings {
     pub kiosk: KioskSettings,
     /// Started by `lotse demo`: simulated hardware and its test routes.
     pub demo: bool,
+    /// Served over HTTPS: the session cookie becomes `__Host-lotse_session` + `Secure`.
+    pub tls_enabled: bool,
 }
 
 /// Where tickets are printed.
@@ -812,6 +814,7 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
         gpio,
         kiosk,
         demo: false,
+        tls_enabled: false,
         announcements: AnnouncementSettings {
             enabled: raw.announcements.enabled.unwrap_or(true),
             espeak: raw

@@ -120,7 +120,10 @@ pub enum AuthError {
     #[error("wrong username or password")]
     BadCredentials,
     #[error("too many failed logins: the account is locked until {until}")]
-    Locked { until: DateTime<Utc> },
+    Locked {
+        until: DateTime<Utc>,
+        retry_after_secs: u64,
+    },
     #[error("too many failed logins from this address; try again later")]
     RateLimited { retry_after_secs: u64 },
     #[error("log in (POST /api/v1/login) or send Authorization: Bearer <API token>")]
@@ -341,7 +344,11 @@ impl Auth {
             if until > now {
                 // Still verify, so a locked account costs the same as any other.
                 let _ = self.verify(password, None).await?;
-                return Err(AuthError::Locked { until });
+                let secs = (until - now).num_seconds().max(1);
+                return Err(AuthError::Locked {
+                    until,
+                    retry_after_secs: u64::try_from(secs).unwrap_or(1),
+                });
             }
         }
         let ok = self
