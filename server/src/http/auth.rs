@@ -292,3 +292,40 @@ pub async fn delete_token(
     st.auth.delete_token(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_gets_the_host_prefix_and_secure_with_tls() {
+        let mut s = Settings::demo(None).unwrap();
+        let plain = set_cookie(&s, Some("abc"));
+        assert_eq!(
+            plain.to_str().unwrap(),
+            "lotse_session=abc; Path=/; HttpOnly; SameSite=Strict"
+        );
+        s.tls_enabled = true;
+        let tls = set_cookie(&s, Some("abc"));
+        assert_eq!(
+            tls.to_str().unwrap(),
+            "__Host-lotse_session=abc; Path=/; HttpOnly; SameSite=Strict; Secure"
+        );
+        assert!(set_cookie(&s, None).to_str().unwrap().contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; lotse_session=xyz"),
+        );
+        h.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        assert_eq!(session_cookie(&h, "lotse_session").as_deref(), Some("xyz"));
+        assert_eq!(session_cookie(&h, "__Host-lotse_session"), None);
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("lotse_session="));
+        assert_eq!(session_cookie(&h, "lotse_session"), None);
+    }
+}
