@@ -35,12 +35,25 @@ pub enum StartError {
     Printer(String),
     #[error("HTTP server failed: {0}")]
     Serve(std::io::Error),
+    #[error("cannot set up the demo accounts: {0}")]
+    Auth(#[from] crate::auth::AuthError),
+}
+
+/// The password of the demo accounts `desk` and `admin`.
+#[derive(Debug, Clone)]
+pub enum DemoPassword {
+    /// Taken from `LOTSE_DEMO_PASSWORD`; not printed.
+    FromEnv,
+    /// Generated at this start; printed next to the URLs.
+    Generated(String),
 }
 
 /// A started appliance, not yet serving.
 #[derive(Debug)]
 pub struct Appliance {
     pub state: AppState,
+    /// Set in demo mode.
+    pub demo_password: Option<DemoPassword>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -82,7 +95,27 @@ impl Appliance {
         );
         let gpio = lotse_firmware::gpio::start(&settings.gpio).map_err(StartError::Gpio)?;
         let scans = crate::scanning::hub::ScanHub::new(settings.scanning.clone(), clock.clone());
+        let feed_token = settings
+            .case_system
+            .as_ref()
+            .and_then(|c| c.feed_token.as_ref())
+            .map(|t| t.expose());
+        let auth = crate::auth::Auth::new(queue.db().clone(), clock.clone(), feed_token);
+        let demo_password = if settings.demo {
+            let (password, shown) = match std::env::var("LOTSE_DEMO_PASSWORD") {
+                Ok(p) if !p.is_empty() => (p, DemoPassword::FromEnv),
+                _ => {
+                    let p = crate::auth::random_secret()[..16].to_string();
+                    (p.clone(), DemoPassword::Generated(p))
+                }
+            };
+            auth.ensure_demo_accounts(&password).await?;
+            Some(shown)
+        } else {
+            None
+        };
         let state = AppState {
+            auth,
             scans,
             outputs: gpio.outputs,
             gpio_sim: gpio.sim.filter(|_| settings.demo),
@@ -96,7 +129,11 @@ impl Appliance {
             started: Instant::now(),
         };
         crate::hardware::spawn(state.clone(), gpio.events);
-        Ok(Appliance { state, shutdown })
+        Ok(Appliance {
+            state,
+            shutdown,
+            demo_password,
+        })
     }
 
     /// Serves until `signal` completes, then shuts down gracefully.
@@ -105,7 +142,9 @@ impl Appliance {
         listener: TcpListener,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        let Appliance { state, shutdown } = self;
+        let Appliance {
+            state, shutdown, ..
+        } = self;
         let maintenance = tokio::spawn(maintenance(state.clone()));
         if let Some(n) = crate::watchdog::Notifier::from_env() {
             if let Err(e) = n.notify("READY=1") {
@@ -129,6 +168,7 @@ impl Appliance {
             // Ends the SSE streams, which would otherwise keep the server open.
             let _ = shutdown.send(true);
         };
+        // The peer address feeds the login rate limit.
         let served = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -204,6 +204,8 @@ pub struct Settings {
     pub scanning: crate::scanning::settings::ScanSettings,
     /// Started by `lotse demo`: simulated hardware and its test routes.
     pub demo: bool,
+    /// Served over HTTPS: the session cookie becomes `__Host-lotse_session` + `Secure`.
+    pub tls_enabled: bool,
 }
 
 /// Where tickets are printed.
@@ -818,6 +820,7 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
         kiosk,
         scanning,
         demo: false,
+        tls_enabled: false,
         announcements: AnnouncementSettings {
             enabled: raw.announcements.enabled.unwrap_or(true),
             espeak: raw

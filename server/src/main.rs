@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use lotse_server::appliance::{Appliance, shutdown_signal};
+use lotse_server::appliance::{Appliance, DemoPassword, shutdown_signal};
 use lotse_server::clock::SystemClock;
 use lotse_server::config::{ConfigError, Settings};
 
@@ -48,6 +48,16 @@ enum Command {
         #[command(subcommand)]
         what: ScanCommand,
     },
+    /// Staff accounts in the appliance's database (works while it runs).
+    Account {
+        #[command(subcommand)]
+        what: AccountCommand,
+    },
+    /// API tokens for machine clients (case system pull feed, monitoring).
+    Token {
+        #[command(subcommand)]
+        what: TokenCommand,
+    },
     /// Measure throughput, latency and memory of a real `lotse` process.
     Bench {
         /// Seconds of sustained check-in load.
@@ -56,6 +66,57 @@ enum Command {
         /// Live SSE clients during the call-to-event measurement.
         #[arg(long, default_value_t = 100)]
         sse_clients: usize,
+    },
+}
+
+/// Which database an operator command works on.
+#[derive(clap::Args, Debug)]
+struct DataArgs {
+    /// The configuration file whose `data_dir` holds the database.
+    #[arg(long, conflicts_with = "data")]
+    config: Option<PathBuf>,
+    /// The data directory directly (default /var/lib/lotse).
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountCommand {
+    /// Create an account; the password (at least 12 characters) is read from stdin.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// admin or desk
+        #[arg(long)]
+        role: String,
+        /// Read the password from stdin without a prompt (for scripts).
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Set a new password (read from stdin); ends the account's sessions.
+    Passwd {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create an API token and print it once; only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// feed or monitoring
+        #[arg(long)]
+        scope: String,
+        #[command(flatten)]
+        data: DataArgs,
     },
 }
 
@@ -180,6 +241,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(serve(settings, &data, false))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Account { what } => runtime()?.block_on(account(what)),
+        Command::Token {
+            what: TokenCommand::Create { name, scope, data },
+        } => runtime()?.block_on(async move {
+            let scope: lotse_server::auth::Scope = scope.parse()?;
+            let (auth, db) = open_auth(&data)?;
+            let token = auth.create_token(&name, scope).await;
+            db.close().await;
+            println!("{}", token?);
+            eprintln!(
+                "API token {name:?} ({}) created; it is shown only now.",
+                scope.as_str()
+            );
+            Ok(ExitCode::SUCCESS)
+        }),
         Command::Bench {
             seconds,
             sse_clients,
@@ -196,6 +272,74 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The auth store of the database an operator command names.
+fn open_auth(
+    args: &DataArgs,
+) -> anyhow::Result<(lotse_server::auth::Auth, lotse_server::storage::Db)> {
+    let dir = match (&args.data, &args.config) {
+        (Some(d), _) => d.clone(),
+        (None, Some(c)) => Settings::load(c)?
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("/var/lib/lotse")),
+        (None, None) => PathBuf::from("/var/lib/lotse"),
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let path = lotse_server::appliance::db_path(&dir);
+    let clock: Arc<dyn lotse_server::clock::Clock> = Arc::new(SystemClock);
+    let db = lotse_server::storage::Db::open(&path, clock.clone(), |_| {})
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    Ok((lotse_server::auth::Auth::new(db.clone(), clock, None), db))
+}
+
+/// One line from stdin, without its line end; prompts only on a terminal.
+fn read_password(quiet: bool) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if !quiet && std::io::stdin().is_terminal() {
+        eprint!("Password (at least 12 characters; it will be visible): ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn account(what: AccountCommand) -> anyhow::Result<ExitCode> {
+    match what {
+        AccountCommand::Add {
+            username,
+            role,
+            password_stdin,
+            data,
+        } => {
+            let role: lotse_server::auth::Role = role.parse()?;
+            let password = read_password(password_stdin)?;
+            let (auth, db) = open_auth(&data)?;
+            let r = auth.create_account(&username, &password, role).await;
+            db.close().await;
+            r?;
+            println!("account {username:?} ({}) created", role.as_str());
+        }
+        AccountCommand::Passwd {
+            username,
+            password_stdin,
+            data,
+        } => {
+            let password = read_password(password_stdin)?;
+            let (auth, db) = open_auth(&data)?;
+            let r = auth
+                .update_account(&username, Some(&password), None, None)
+                .await;
+            db.close().await;
+            r?;
+            println!("password of {username:?} changed; its sessions have ended");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -286,6 +430,15 @@ async fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()
     println!("  Display: {base}/display");
     println!("  Desk:    {base}/desk");
     println!("  API:     {base}/api/v1/openapi.json");
+    match &appliance.demo_password {
+        Some(DemoPassword::Generated(p)) => {
+            println!("  Login:   desk or admin, password {p}");
+        }
+        Some(DemoPassword::FromEnv) => {
+            println!("  Login:   desk or admin, password from LOTSE_DEMO_PASSWORD");
+        }
+        None => {}
+    }
     appliance.serve(listener, shutdown_signal()).await?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{api, error, feed, public, scans, sse};
+use super::{api, auth, error, feed, public, scans, sse};
 use crate::queue;
 
 #[derive(Debug, OpenApi)]
@@ -39,7 +39,19 @@ use crate::queue;
         feed::dead_letters,
         feed::replay,
         feed::enable,
-        feed::metrics
+        feed::metrics,
+        public::display,
+        auth::login,
+        auth::session,
+        auth::logout,
+        auth::reauth,
+        auth::accounts,
+        auth::create_account,
+        auth::update_account,
+        auth::delete_account,
+        auth::tokens,
+        auth::create_token,
+        auth::delete_token
     ),
     components(schemas(
         queue::Ticket,
@@ -54,7 +66,22 @@ use crate::queue;
         api::UiConfig,
         api::IdScanUi,
         error::Problem,
-        public::TicketStatus
+        public::TicketStatus,
+        public::DisplayView,
+        public::DisplayCall,
+        public::DisplayCounter,
+        auth::LoginBody,
+        auth::SessionAnswer,
+        auth::ReauthBody,
+        auth::ReauthAnswer,
+        auth::NewAccount,
+        auth::AccountChange,
+        auth::NewToken,
+        auth::CreatedToken,
+        crate::auth::AccountInfo,
+        crate::auth::TokenInfo,
+        crate::auth::Role,
+        crate::auth::Scope
     ))
 )]
 pub struct ApiDoc;

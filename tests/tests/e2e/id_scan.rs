@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use lotse_server::scanning::payload::{Appointment, VisitorCard, sign};
+use lotse_tests::Server;
 use lotse_tests::receiver::{Receiver, test_secret};
-use lotse_tests::{Server, client};
 use serde_json::{Value, json};
 
 /// The German ID card specimen (2021) from ../shared/testdata/mrz/cases.json.
@@ -111,7 +111,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 async fn appointment_code_checks_in_for_its_service_once() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path(), None);
-    let c = client();
+    let c = srv.client();
 
     let s = scan(&c, &srv, &appointment_code("T-2026-0815", "residence")).await;
     assert_eq!(s["kind"], "appointment", "{s}");
@@ -154,7 +154,7 @@ async fn appointment_code_checks_in_for_its_service_once() {
 async fn a_retried_checkin_with_a_used_scan_gets_its_ticket() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path(), None);
-    let c = client();
+    let c = srv.client();
     let s = scan(&c, &srv, &appointment_code("T-1", "residence")).await;
     let body = json!({"service": "residence", "language": "de", "scan": s["scan"]});
     let first = c
@@ -182,7 +182,7 @@ async fn a_retried_checkin_with_a_used_scan_gets_its_ticket() {
 async fn other_codes_get_friendly_keys_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path(), None);
-    let c = client();
+    let c = srv.client();
     let other_key = SigningKey::from_bytes(&[9; 32]);
     let forged = sign(
         "LOTSE1",
@@ -232,7 +232,7 @@ async fn other_codes_get_friendly_keys_and_change_nothing() {
 async fn id_scanning_is_off_unless_enabled() {
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start(&dir.path().join("data"));
-    let c = client();
+    let c = srv.client();
     let ui = srv.get_json("/api/v1/config/ui").await;
     assert_eq!(ui["id_scan"]["enabled"], false);
     let s = scan(&c, &srv, MRZ_DE_ID).await;
@@ -246,7 +246,7 @@ async fn without_consent_nothing_personal_is_kept_or_sent() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(&[&test_secret(1)], None).await;
     let srv = start(dir.path(), Some(&receiver));
-    let c = client();
+    let c = srv.client();
     let s = scan(&c, &srv, MRZ_DE_ID).await;
     assert_eq!(s["kind"], "id_document");
     let r = check_in(
@@ -283,7 +283,7 @@ async fn document_number_is_never_written_anywhere() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start(&[&test_secret(1)], None).await;
     let mut srv = start(dir.path(), Some(&receiver));
-    let c = client();
+    let c = srv.client();
 
     let ui = srv.get_json("/api/v1/config/ui").await;
     assert_eq!(ui["id_scan"]["enabled"], true);

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use lotse_tests::{Browser, Screen, client};
+use lotse_tests::{Browser, Screen};
 use serde_json::Value;
 
 use super::id_scan::{MRZ_DE_ID, appointment_code, scan, start};
@@ -27,7 +27,7 @@ async fn text(b: &Browser, testid: &str) -> String {
 async fn an_appointment_letter_checks_in_for_its_concern_in_arabic() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path(), None);
-    let c = client();
+    let c = srv.client();
     let b = Browser::open(&srv.base, Screen::Kiosk).await;
     b.tap("lang-ar").await;
     b.tap("service-general").await;
@@ -72,7 +72,7 @@ async fn an_appointment_letter_checks_in_for_its_concern_in_arabic() {
 async fn an_id_document_is_read_after_consent_and_forgotten_after_the_visit() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path(), None);
-    let c = client();
+    let c = srv.client();
     let b = Browser::open(&srv.base, Screen::Kiosk).await;
     b.tap("lang-uk").await;
     b.tap("service-residence").await;
