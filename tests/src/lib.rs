@@ -104,6 +104,11 @@ impl Server {
         cmd.args(["demo", "--listen", listen, "--data"])
             .arg(data)
             .args(extra);
+        Self::demo(cmd, data)
+    }
+
+    /// Spawns a `lotse demo` command and logs in as its `admin`.
+    fn demo(cmd: Command, data: &Path) -> Server {
         let mut srv = Self::spawn(cmd, data);
         let admin = srv.login_blocking("admin", DEMO_PASSWORD);
         let (status, _, body) = raw_request(
@@ -176,7 +181,7 @@ impl Server {
             .args(extra);
         let file = std::fs::File::create(log).expect("create log file");
         cmd.env("LOTSE_LOG", "debug").stderr(file);
-        Self::spawn(cmd, data)
+        Self::demo(cmd, data)
     }
 
     fn spawn(mut cmd: Command, data: &Path) -> Server {
