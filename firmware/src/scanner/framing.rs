@@ -20,7 +20,8 @@ pub struct Framing {
     pub idle_gap: Duration,
     /// Quiet time after which an unterminated line counts as a complete scan.
     pub partial_timeout: Duration,
-    /// Longer scans are dropped (a stuck key or a device that is not a scanner).
+    /// Scans longer than this many bytes (UTF-8) are dropped: a stuck key or a device that
+    /// is not a scanner.
     pub max_chars: usize,
 }
 
@@ -153,8 +154,9 @@ impl Framer {
         let chars = self.chars;
         let text = self.lines.join("\n");
         self.reset();
-        if overflow {
-            Some(Framed::TooLong(chars))
+        // Line breaks and replacement characters can make the text longer than its input.
+        if overflow || text.len() > self.cfg.max_chars {
+            Some(Framed::TooLong(chars.max(text.len())))
         } else if text.is_empty() {
             None
         } else {
@@ -283,6 +285,12 @@ mod tests {
         f.end_line(t0);
         assert_eq!(f.poll(t0 + ms(80)), Some(Framed::TooLong(40)));
         assert!(f.is_idle());
+        // 16 bytes of input, 17 with the line break: still too long.
+        for _ in 0..2 {
+            push_str(&mut f, "abcdefgh", t0);
+            f.end_line(t0);
+        }
+        assert_eq!(f.poll(t0 + ms(80)), Some(Framed::TooLong(17)));
         // Control characters never reach a scan; a lone line end is nothing.
         assert_eq!(f.end_line(t0), None);
         f.push_char('\u{1b}', t0);
