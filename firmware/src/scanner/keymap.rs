@@ -306,8 +306,8 @@ pub struct KeyDecoder {
     altgr: bool,
     caps: bool,
     dead: Option<char>,
-    /// Alt+keypad code being typed: (value, started with 0, digits).
-    alt_code: Option<(u32, bool, u8)>,
+    /// Alt+keypad code being typed: (value, started with 0).
+    alt_code: Option<(u32, bool)>,
 }
 
 impl KeyDecoder {
@@ -348,7 +348,7 @@ impl KeyDecoder {
                 self.alt = pressed;
                 if pressed {
                     self.alt_code = None;
-                } else if let Some((v, leading_zero, _)) = self.alt_code.take()
+                } else if let Some((v, leading_zero)) = self.alt_code.take()
                     && let Some(ch) = alt_code_char(v, leading_zero)
                 {
                     self.emit(ch, &mut out);
@@ -368,9 +368,9 @@ impl KeyDecoder {
             }
             _ if self.alt => {
                 if let Some(d) = keypad_digit(code) {
-                    let (v, zero, n) = self.alt_code.unwrap_or((0, d == 0, 0));
-                    // More than 5 digits is not a character code; keep it invalid.
-                    self.alt_code = Some((v.saturating_mul(10).saturating_add(d), zero, n + 1));
+                    let (v, zero) = self.alt_code.unwrap_or((0, d == 0));
+                    // Saturating: endless digits stay an invalid code (found by fuzzing).
+                    self.alt_code = Some((v.saturating_mul(10).saturating_add(d), zero));
                 }
             }
             _ if self.ctrl != 0 => {}
@@ -618,5 +618,17 @@ mod tests {
         ev.push((KEY_LEFTALT, 0)); // Alt+7 → nothing (a control code)
         ev.extend(tap(KEY_KPDOT)); // German keypad: decimal comma
         assert_eq!(decode_events(Layout::De, &ev), "^^aAÖ@ä,");
+    }
+
+    #[test]
+    fn endless_alt_keypad_digits_are_no_character_and_no_overflow() {
+        // Found by the hid_keys fuzz target: a digit counter overflowed after 255 digits.
+        let mut ev = vec![(KEY_LEFTALT, 1)];
+        for _ in 0..300 {
+            ev.extend(tap(KEY_KP9));
+        }
+        ev.push((KEY_LEFTALT, 0));
+        ev.extend(tap(30));
+        assert_eq!(decode_events(Layout::Us, &ev), "a");
     }
 }
