@@ -1,6 +1,7 @@
 //! HTTP on top of the domain: the router, shared state and middleware.
 //! Handlers stay thin; errors become problem documents in [`error`].
 
+pub mod admin;
 pub mod api;
 pub mod error;
 pub mod feed;
@@ -78,6 +79,34 @@ pub fn app(state: AppState) -> Router {
         .route("/sim/gpio/{pin}", post(sim::set))
         .route("/config/ui", get(api::ui_config))
         .route("/openapi.json", get(openapi::openapi_json))
+        // admin (policy: Admin; mutating = AdminReauth)
+        .route("/admin/audit", get(admin::audit_log))
+        .route(
+            "/admin/services",
+            get(admin::get_services).put(admin::put_services),
+        )
+        .route(
+            "/admin/counters",
+            get(admin::get_counters).put(admin::put_counters),
+        )
+        .route(
+            "/admin/scanning",
+            get(admin::get_scanning).put(admin::put_scanning),
+        )
+        .route(
+            "/admin/retention",
+            get(admin::get_retention).put(admin::put_retention),
+        )
+        .route("/admin/retention/purge", post(admin::purge_now))
+        .route(
+            "/admin/privacy-notices",
+            get(admin::get_privacy).put(admin::put_privacy),
+        )
+        .route(
+            "/admin/case-system",
+            get(admin::get_case_system).put(admin::put_case_system),
+        )
+        // end admin
         .fallback(api_not_found);
     Router::new()
         .route("/api/v1/events", get(sse::events))
@@ -94,6 +123,7 @@ pub fn app(state: AppState) -> Router {
         .route("/kiosk", get(ui::kiosk))
         .route("/display", get(ui::display))
         .route("/desk", get(ui::desk))
+        .route("/admin", get(ui::admin))
         .route("/t/{token}", get(public::status_page))
         .fallback(ui::asset)
         .layer(DefaultBodyLimit::max(limit))

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{api, error, feed, public, sse};
+use super::{admin, api, error, feed, public, sse};
 use crate::queue;
 
 #[derive(Debug, OpenApi)]
@@ -38,7 +38,21 @@ use crate::queue;
         feed::dead_letters,
         feed::replay,
         feed::enable,
-        feed::metrics
+        feed::metrics,
+        admin::audit_log,
+        admin::get_services,
+        admin::put_services,
+        admin::get_counters,
+        admin::put_counters,
+        admin::get_scanning,
+        admin::put_scanning,
+        admin::get_retention,
+        admin::put_retention,
+        admin::purge_now,
+        admin::get_privacy,
+        admin::put_privacy,
+        admin::get_case_system,
+        admin::put_case_system
     ),
     components(schemas(
         queue::Ticket,
@@ -53,7 +67,14 @@ use crate::queue;
         api::UiConfig,
         api::IdScanUi,
         error::Problem,
-        public::TicketStatus
+        public::TicketStatus,
+        crate::audit::AuditEntry,
+        crate::config::RetentionSettings,
+        crate::settings_store::ServiceSetting,
+        crate::settings_store::CounterSetting,
+        crate::settings_store::ScanningSetting,
+        crate::settings_store::CaseSystemView,
+        crate::settings_store::CaseSystemUpdate
     ))
 )]
 pub struct ApiDoc;
