@@ -4,6 +4,7 @@
 // A panic is how a test reports failure.
 #![allow(clippy::unwrap_used)]
 
+mod admin;
 mod bad_input;
 mod browser;
 mod cli;
@@ -13,4 +14,5 @@ mod gpio;
 mod http_flow;
 mod outbox;
 mod printing;
+mod retention;
 mod scanning;
