@@ -159,6 +159,8 @@ function reset() {
   $("error-text").textContent = "";
   $("privacy-retention").textContent = "";
   $("privacy-dpo").textContent = "";
+  $("privacy-site-notice").textContent = "";
+  $("privacy-site-notice").hidden = true;
 
   setLanguage(DEFAULT_LANGUAGE);
   show("language", { push: false });
@@ -299,6 +301,10 @@ function afterQr() {
     $("privacy-dpo").textContent = config.privacy.dpo
       ? t("privacy.dpo", { dpo: config.privacy.dpo })
       : t("privacy.dpo_reception");
+    // The site's own notice from the admin screen, in the visitor's language.
+    const notice = config.id_scan.privacy_notices[visit.lang] || "";
+    $("privacy-site-notice").textContent = notice;
+    $("privacy-site-notice").hidden = !notice;
     show("privacy");
   } else {
     submit();

@@ -237,13 +237,21 @@ pub async fn put_case_system(
     .await
 }
 
-/// Scanning settings for the kiosk (no secrets, no personal data).
-pub async fn kiosk_scanning(st: &AppState) -> (ScanningSetting, BTreeMap<String, String>) {
+/// What the kiosk needs of the admin settings: document types, privacy notices and
+/// the retention in effect (no secrets, no personal data).
+pub async fn kiosk_scanning(
+    st: &AppState,
+) -> (ScanningSetting, BTreeMap<String, String>, RetentionSettings) {
+    let config = st.settings.retention;
     st.queue
         .db()
-        .run(|tx| -> std::result::Result<_, SettingsError> {
-            Ok((store::scanning(tx)?, store::privacy_notices(tx)?))
+        .run(move |tx| -> std::result::Result<_, SettingsError> {
+            Ok((
+                store::scanning(tx)?,
+                store::privacy_notices(tx)?,
+                store::retention(tx, config)?,
+            ))
         })
         .await
-        .unwrap_or_default()
+        .unwrap_or((Default::default(), Default::default(), config))
 }

@@ -297,7 +297,15 @@ pub struct UiConfig {
     pub site_name: String,
     pub languages: Vec<String>,
     pub id_scan: IdScanUi,
+    pub privacy: PrivacyUi,
     pub kiosk_reset_seconds: u32,
+}
+
+/// What the kiosk's privacy notice says about retention.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PrivacyUi {
+    /// Personal data is deleted after at most this many days (the retention in effect).
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -314,7 +322,7 @@ pub struct IdScanUi {
 #[utoipa::path(get, path = "/api/v1/config/ui", tag = "kiosk",
     responses((status = 200, body = UiConfig)))]
 pub async fn ui_config(State(st): State<AppState>) -> AppJson<UiConfig> {
-    let (scanning, privacy_notices) = super::admin::kiosk_scanning(&st).await;
+    let (scanning, privacy_notices, retention) = super::admin::kiosk_scanning(&st).await;
     let documents = scanning.documents();
     AppJson(UiConfig {
         site_name: st.settings.site_name.clone(),
@@ -326,6 +334,9 @@ pub async fn ui_config(State(st): State<AppState>) -> AppJson<UiConfig> {
             enabled: !documents.is_empty(),
             documents,
             privacy_notices,
+        },
+        privacy: PrivacyUi {
+            retention_days: retention.max_days,
         },
         kiosk_reset_seconds: st.settings.kiosk.reset_seconds,
     })

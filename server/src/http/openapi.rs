@@ -66,6 +66,7 @@ use crate::queue;
         api::ComponentHealth,
         api::UiConfig,
         api::IdScanUi,
+        api::PrivacyUi,
         error::Problem,
         public::TicketStatus,
         crate::audit::AuditEntry,

@@ -308,6 +308,19 @@ async fn a_service_added_by_the_admin_is_on_the_kiosk_and_survives_a_restart() {
     assert_eq!(ui["id_scan"]["enabled"], true);
     assert_eq!(ui["id_scan"]["documents"], json!(["td3_passport", "visa"]));
     assert_eq!(ui["id_scan"]["privacy_notices"]["uk"], "Повідомлення");
+    assert_eq!(ui["privacy"]["retention_days"], 90);
+    let r = put(
+        &srv,
+        "retention",
+        json!({"personal_data_days_after_delivery": 1, "max_days": 60, "technical_days": 400}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let ui = srv.get_json("/api/v1/config/ui").await;
+    assert_eq!(
+        ui["privacy"]["retention_days"], 60,
+        "the kiosk's notice says 60 days"
+    );
 
     // The secret is write-only.
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
