@@ -6,8 +6,12 @@
 //! - at the end of the Berlin day `personal_data_days_after_delivery` days after the
 //!   last of its events reached the case system (default: the end of the next day),
 //!   once the visit is closed and nothing of it is still undelivered; or
-//! - `max_days` (at most 90) after arrival, whatever happened: undelivered events of
-//!   such a visit are deleted with a record in the audit log (counts and visit ids).
+//! - at the start of the Berlin day `max_days` (at most 90) days after arrival, whatever
+//!   happened: undelivered events of such a visit are deleted with a record in the
+//!   audit log (counts and visit ids).
+//!
+//! All periods end at a Berlin midnight, so the job (every 15 minutes) deletes, and
+//! rebuilds the file, about once a day instead of a little every run.
 //!
 //! "Delivered" follows how the case system is connected: pushed rows are delivered
 //! when the receiver answered 2xx (`delivered_at`); with the pull feed only, a row
@@ -125,7 +129,7 @@ pub fn purge(
     actor: &str,
 ) -> Result<Report, StorageError> {
     let now = to_ms(tx.now);
-    let hard_cutoff = now - i64::from(r.max_days.min(crate::config::RETENTION_MAX_DAYS)) * DAY_MS;
+    let max_days = r.max_days.min(crate::config::RETENTION_MAX_DAYS);
     let mut report = Report::default();
     // Visits with personal data; a ticket without a visit id is its own visit.
     let visits: Vec<Visit> = {
@@ -154,7 +158,12 @@ pub fn purge(
             [&v.key],
             |row| row.get(0),
         )?;
-        let at_max = arrived.min(v.arrived_at) <= hard_cutoff;
+        // Due at the start of the Berlin day `max_days` after arrival: never later
+        // than `max_days`, and every due visit goes in the first run after midnight.
+        let at_max = to_ms(start_of_berlin_day_after(
+            from_ms(arrived.min(v.arrived_at)),
+            max_days,
+        )) <= now;
         let due = at_max
             || {
                 let open: i64 = tx.conn.query_row(
@@ -217,7 +226,11 @@ pub fn purge(
             expired_visit_ids.push(v.key.clone());
         }
     }
-    let technical_cutoff = now - i64::from(r.technical_days) * DAY_MS;
+    // Whole Berlin days, so old rows go in one batch (one VACUUM) after midnight.
+    let technical_cutoff = to_ms(start_of_berlin_day_after(
+        from_ms(now - i64::from(r.technical_days) * DAY_MS),
+        0,
+    ));
     report.tickets_deleted = tx.conn.execute(
         "DELETE FROM tickets WHERE arrived_at < ?1",
         [technical_cutoff],

@@ -305,3 +305,20 @@ async fn the_file_holds_no_trace_after_a_purge() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_maximum_ends_at_a_berlin_midnight_for_the_whole_day() {
+    // Two visits on 4 May 2026 (Berlin, UTC+2), at 08:00 and 17:30.
+    let f = fixture(utc(2026, 5, 4, 6, 0)).await;
+    f.visit().await;
+    f.clock.set(utc(2026, 5, 4, 15, 30));
+    f.visit().await;
+    // 2 August 00:00 Berlin is 90 days after 4 May 00:00: 1 August 22:00 UTC.
+    f.clock.set(utc(2026, 8, 1, 21, 59));
+    assert_eq!(f.purge(Delivery::Push).await.visits, 0);
+    f.clock.set(utc(2026, 8, 1, 22, 0));
+    let r = f.purge(Delivery::Push).await;
+    assert_eq!(r.visits, 2, "{r:?}");
+    assert_eq!(r.visits_at_max_days, 2);
+    assert_eq!(f.personal().await, 0);
+}
