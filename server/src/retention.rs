@@ -151,11 +151,16 @@ pub fn purge(
     let delivered = delivered_sql(delivery);
     let mut expired_visit_ids = Vec::new();
     for v in visits {
-        let tickets_of = "(SELECT id FROM tickets WHERE coalesce(visit_id, 'ticket:' || id) = ?1)";
+        // The visit's tickets by the indexed column: its visit id, or the ticket's own id.
+        let (mine, key): (&str, rusqlite::types::Value) = match v.key.strip_prefix("ticket:") {
+            Some(id) => ("id = ?1", id.parse::<i64>().unwrap_or(-1).into()),
+            None => ("visit_id = ?1", v.key.clone().into()),
+        };
+        let tickets_of = format!("(SELECT id FROM tickets WHERE {mine})");
         // The whole visit (first arrival) counts, also for a transferred ticket.
         let arrived: i64 = tx.conn.query_row(
-            "SELECT min(arrived_at) FROM tickets WHERE coalesce(visit_id, 'ticket:' || id) = ?1",
-            [&v.key],
+            &format!("SELECT min(arrived_at) FROM tickets WHERE {mine}"),
+            [&key],
             |row| row.get(0),
         )?;
         // Due at the start of the Berlin day `max_days` after arrival: never later
@@ -164,52 +169,53 @@ pub fn purge(
             from_ms(arrived.min(v.arrived_at)),
             max_days,
         )) <= now;
-        let due = at_max
-            || {
-                let open: i64 = tx.conn.query_row(
-                    "SELECT count(*) FROM tickets WHERE coalesce(visit_id, 'ticket:' || id) = ?1
-                    AND status IN ('waiting', 'called', 'serving')",
-                    [&v.key],
-                    |row| row.get(0),
-                )?;
-                let (undelivered, last_delivered): (i64, Option<i64>) = tx.conn.query_row(
-                    &format!(
-                        "SELECT count(*) FILTER (WHERE NOT ({delivered})),
-                            max(coalesce(o.delivered_at, o.created_at)) FILTER (WHERE {delivered})
-                       FROM outbox o WHERE o.visit_id = ?1"
-                    ),
-                    [&v.key],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )?;
-                let finished: Option<i64> = tx.conn.query_row(
-                "SELECT max(finished_at) FROM tickets WHERE coalesce(visit_id, 'ticket:' || id) = ?1",
-                [&v.key],
+        let due = at_max || {
+            let open: i64 = tx.conn.query_row(
+                &format!(
+                    "SELECT count(*) FROM tickets WHERE {mine}
+                            AND status IN ('waiting', 'called', 'serving')"
+                ),
+                [&key],
                 |row| row.get(0),
             )?;
-                let settled = last_delivered.max(finished);
-                open == 0
-                    && undelivered == 0
-                    && settled.is_some_and(|s| {
-                        to_ms(personal_data_due(
-                            from_ms(s),
-                            r.personal_data_days_after_delivery,
-                        )) <= now
-                    })
-            };
+            let (undelivered, last_delivered): (i64, Option<i64>) = tx.conn.query_row(
+                &format!(
+                    "SELECT count(*) FILTER (WHERE NOT ({delivered})),
+                            max(coalesce(o.delivered_at, o.created_at)) FILTER (WHERE {delivered})
+                       FROM outbox o WHERE o.visit_id = ?1"
+                ),
+                [&v.key],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
+            let finished: Option<i64> = tx.conn.query_row(
+                &format!("SELECT max(finished_at) FROM tickets WHERE {mine}"),
+                [&key],
+                |row| row.get(0),
+            )?;
+            let settled = last_delivered.max(finished);
+            open == 0
+                && undelivered == 0
+                && settled.is_some_and(|s| {
+                    to_ms(personal_data_due(
+                        from_ms(s),
+                        r.personal_data_days_after_delivery,
+                    )) <= now
+                })
+        };
         if !due {
             continue;
         }
         report.visits += 1;
         report.visitor_data_rows += tx.conn.execute(
             &format!("DELETE FROM visitor_data WHERE ticket_id IN {tickets_of}"),
-            [&v.key],
+            [&key],
         )?;
         report.appointment_refs += tx.conn.execute(
             &format!(
                 "UPDATE tickets SET appointment_ref = NULL
                   WHERE appointment_ref IS NOT NULL AND id IN {tickets_of}"
             ),
-            [&v.key],
+            [&key],
         )?;
         report.outbox_delivered_deleted += tx.conn.execute(
             &format!("DELETE FROM outbox AS o WHERE o.visit_id = ?1 AND {delivered}"),

@@ -322,3 +322,48 @@ async fn the_maximum_ends_at_a_berlin_midnight_for_the_whole_day() {
     assert_eq!(r.visits_at_max_days, 2);
     assert_eq!(f.personal().await, 0);
 }
+
+#[tokio::test]
+#[ignore = "measurement: cargo test -p lotse-server --lib purge_figure -- --ignored --nocapture"]
+async fn purge_figure() {
+    let f = fixture(utc(2026, 2, 2, 7, 0)).await;
+    for i in 0..3000 {
+        let t = f.visit().await;
+        f.queue.act(t.id, Action::Cancel).await.unwrap();
+        if i % 300 == 0 {
+            f.clock.advance(Duration::minutes(1));
+        }
+    }
+    for _ in 0..10000 {
+        f.queue
+            .check_in(CheckinRequest {
+                service: "general".into(),
+                language: "de".into(),
+                appointment: false,
+                idempotency_key: None,
+            })
+            .await
+            .unwrap();
+    }
+    f.deliver().await;
+    let db = f.dir.path().join("lotse.db");
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "before: db {} B, wal {} B",
+        size(&db),
+        size(&db.with_extension("db-wal"))
+    );
+    f.clock.set(utc(2026, 2, 4, 9, 0));
+    let t0 = std::time::Instant::now();
+    let r = f.purge(Delivery::Push).await;
+    println!(
+        "purge of {} visits incl. VACUUM: {:?}; {r:?}",
+        r.visits,
+        t0.elapsed()
+    );
+    println!(
+        "after: db {} B, wal {} B",
+        size(&db),
+        size(&db.with_extension("db-wal"))
+    );
+}

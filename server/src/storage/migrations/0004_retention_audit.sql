@@ -22,3 +22,6 @@ CREATE TABLE settings_overrides (
     updated_at INTEGER NOT NULL,
     updated_by TEXT NOT NULL
 ) STRICT;
+
+-- The retention purge finds a visit's events (delivered or not) by visit id.
+CREATE INDEX outbox_visit ON outbox(visit_id);
