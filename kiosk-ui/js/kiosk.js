@@ -161,6 +161,8 @@ function reset() {
   $("privacy-retention").textContent = "";
   $("privacy-dpo").textContent = "";
   clearScanMessages();
+  $("privacy-site-notice").textContent = "";
+  $("privacy-site-notice").hidden = true;
 
   setLanguage(DEFAULT_LANGUAGE);
   show("language", { push: false });
@@ -301,6 +303,10 @@ function afterQr() {
     $("privacy-dpo").textContent = config.privacy.dpo
       ? t("privacy.dpo", { dpo: config.privacy.dpo })
       : t("privacy.dpo_reception");
+    // The site's own notice from the admin screen, in the visitor's language.
+    const notice = config.id_scan.privacy_notices[visit.lang] || "";
+    $("privacy-site-notice").textContent = notice;
+    $("privacy-site-notice").hidden = !notice;
     show("privacy");
   } else {
     submit();

@@ -29,6 +29,8 @@ pub enum StartError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error("stored admin settings: {0}")]
+    Settings(#[from] crate::settings_store::SettingsError),
     #[error("GPIO: {0}")]
     Gpio(lotse_firmware::gpio::GpioError),
     #[error("cannot set up ticket printing: {0}")]
@@ -64,7 +66,7 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 
 impl Appliance {
     pub async fn start(
-        settings: Settings,
+        mut settings: Settings,
         data_dir: &Path,
         clock: Arc<dyn Clock>,
     ) -> Result<Appliance, StartError> {
@@ -77,6 +79,7 @@ impl Appliance {
         let db = Db::open(&db_path(data_dir), clock.clone(), move |events| {
             publisher.publish(events)
         })?;
+        crate::settings_store::apply_at_start(&db, &mut settings).await?;
         let queue = Queue::new(db, settings.queue.clone());
         queue.sync_site(&settings).await?;
         queue.prune_events().await?;
@@ -146,6 +149,12 @@ impl Appliance {
             state, shutdown, ..
         } = self;
         let maintenance = tokio::spawn(maintenance(state.clone()));
+        let purge = crate::retention::spawn(
+            state.queue.db().clone(),
+            state.settings.retention,
+            crate::retention::Delivery::of(&state.settings),
+            state.shutdown.clone(),
+        );
         if let Some(n) = crate::watchdog::Notifier::from_env() {
             if let Err(e) = n.notify("READY=1") {
                 tracing::warn!("cannot notify systemd: {e}");
@@ -176,6 +185,8 @@ impl Appliance {
         .with_graceful_shutdown(graceful)
         .await;
         maintenance.abort();
+        purge.abort();
+        let _ = purge.await;
         outbox.stop().await;
         state.queue.db().close().await;
         tracing::info!("database closed");

@@ -58,6 +58,22 @@ enum Command {
         #[command(subcommand)]
         what: TokenCommand,
     },
+    /// Delete personal data whose retention period has passed ([retention]), then
+    /// checkpoint the WAL and VACUUM; prints what was deleted as JSON.
+    Purge {
+        /// The configuration file (its [retention] and [case_system] sections count).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The data directory (default: the configuration's, as `serve`/`demo` use).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The data belongs to `lotse demo` (demo defaults, --config laid over them).
+        #[arg(long)]
+        demo: bool,
+        /// Purge as of this time (RFC 3339) instead of now.
+        #[arg(long)]
+        now: Option<String>,
+    },
     /// Measure throughput, latency and memory of a real `lotse` process.
     Bench {
         /// Seconds of sustained check-in load.
@@ -256,6 +272,45 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }),
+        Command::Purge {
+            config,
+            data,
+            demo,
+            now,
+        } => {
+            init_logging();
+            let settings = if demo {
+                Settings::demo(config.as_deref())?
+            } else {
+                let Some(config) = config else {
+                    anyhow::bail!("lotse purge needs --config FILE (or --demo)");
+                };
+                Settings::load(&config)?
+            };
+            let data = data
+                .or_else(|| settings.data_dir.clone())
+                .unwrap_or_else(|| {
+                    if demo {
+                        default_data_dir()
+                    } else {
+                        PathBuf::from("/var/lib/lotse")
+                    }
+                });
+            let clock: Arc<dyn lotse_server::clock::Clock> = match now {
+                None => Arc::new(SystemClock),
+                Some(t) => {
+                    let at = chrono::DateTime::parse_from_rfc3339(&t)
+                        .with_context(|| format!("--now {t:?} is not an RFC 3339 time"))?;
+                    Arc::new(lotse_server::clock::ManualClock::new(at.to_utc()))
+                }
+            };
+            let db = lotse_server::appliance::db_path(&data);
+            anyhow::ensure!(db.exists(), "there is no database at {}", db.display());
+            let report =
+                runtime()?.block_on(lotse_server::retention::run_offline(&db, &settings, clock))?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench {
             seconds,
             sse_clients,

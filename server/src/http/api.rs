@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::admin::Actor;
 use super::error::{AppError, AppJson, AppPath, Problem, Result};
 use crate::queue::{Action, CheckinRequest, Counter, Identification, QueueView, Service, Ticket};
 use crate::scanning::hub::Identified;
@@ -261,9 +262,10 @@ pub async fn checkin(
         (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn call_next(
     State(st): State<AppState>,
+    actor: Actor,
     AppPath(id): AppPath<String>,
 ) -> Result<Response> {
-    Ok(match st.queue.call_next(&id).await? {
+    Ok(match st.queue.call_next_by(&id, &actor.0).await? {
         Some(t) => AppJson(t).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
     })
@@ -274,9 +276,10 @@ pub async fn call_next(
     responses((status = 200, body = Counter), (status = 404, body = Problem)))]
 pub async fn pause(
     State(st): State<AppState>,
+    actor: Actor,
     AppPath(id): AppPath<String>,
 ) -> Result<AppJson<Counter>> {
-    Ok(AppJson(st.queue.set_paused(&id, true).await?))
+    Ok(AppJson(st.queue.set_paused_by(&id, true, &actor.0).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/counters/{id}/resume", tag = "desk",
@@ -284,9 +287,10 @@ pub async fn pause(
     responses((status = 200, body = Counter), (status = 404, body = Problem)))]
 pub async fn resume(
     State(st): State<AppState>,
+    actor: Actor,
     AppPath(id): AppPath<String>,
 ) -> Result<AppJson<Counter>> {
-    Ok(AppJson(st.queue.set_paused(&id, false).await?))
+    Ok(AppJson(st.queue.set_paused_by(&id, false, &actor.0).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "desk",
@@ -299,8 +303,8 @@ pub async fn ticket(
     Ok(AppJson(st.queue.ticket(id).await?))
 }
 
-async fn act(st: AppState, id: i64, action: Action) -> Result<AppJson<Ticket>> {
-    Ok(AppJson(st.queue.act(id, action).await?))
+async fn act(st: AppState, actor: Actor, id: i64, action: Action) -> Result<AppJson<Ticket>> {
+    Ok(AppJson(st.queue.act_by(id, action, &actor.0).await?))
 }
 
 macro_rules! ticket_action {
@@ -311,9 +315,10 @@ macro_rules! ticket_action {
                 (status = 409, description = "not allowed in the ticket's state", body = Problem)))]
         pub async fn $name(
             State(st): State<AppState>,
+            actor: Actor,
             AppPath(id): AppPath<i64>,
         ) -> Result<AppJson<Ticket>> {
-            act(st, id, $action).await
+            act(st, actor, id, $action).await
         }
     };
 }
@@ -330,10 +335,13 @@ ticket_action!(cancel, "/api/v1/tickets/{id}/cancel", Action::Cancel);
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn transfer(
     State(st): State<AppState>,
+    actor: Actor,
     AppPath(id): AppPath<i64>,
     AppJson(body): AppJson<TransferBody>,
 ) -> Result<AppJson<Ticket>> {
-    Ok(AppJson(st.queue.transfer(id, &body.service).await?))
+    Ok(AppJson(
+        st.queue.transfer_by(id, &body.service, &actor.0).await?,
+    ))
 }
 
 /// What the kiosk screens need to know about the site.
@@ -342,18 +350,33 @@ pub struct UiConfig {
     pub site_name: String,
     pub languages: Vec<String>,
     pub id_scan: IdScanUi,
+    pub privacy: PrivacyUi,
     pub kiosk_reset_seconds: u32,
+}
+
+/// What the kiosk's privacy notice says about retention.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PrivacyUi {
+    /// Personal data is deleted after at most this many days (the retention in effect).
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IdScanUi {
     pub enabled: bool,
+    /// Document types the admin switched on: `id_card`, `passport`,
+    /// `residence_permit`, `visa`.
     pub documents: Vec<String>,
+    /// The admin's privacy notice per language, shown before a scan; languages
+    /// without one use the catalog's notice.
+    pub privacy_notices: BTreeMap<String, String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/config/ui", tag = "kiosk",
     responses((status = 200, body = UiConfig)))]
 pub async fn ui_config(State(st): State<AppState>) -> AppJson<UiConfig> {
+    let (scanning, privacy_notices, retention) = super::admin::kiosk_scanning(&st).await;
+    let documents = scanning.documents();
     AppJson(UiConfig {
         site_name: st.settings.site_name.clone(),
         languages: crate::queue::LANGUAGES
@@ -361,14 +384,12 @@ pub async fn ui_config(State(st): State<AppState>) -> AppJson<UiConfig> {
             .map(|s| s.to_string())
             .collect(),
         id_scan: IdScanUi {
-            enabled: !st.settings.scanning.id_documents.is_empty(),
-            documents: st
-                .settings
-                .scanning
-                .id_documents
-                .iter()
-                .map(|k| k.as_str().to_string())
-                .collect(),
+            enabled: !documents.is_empty(),
+            documents,
+            privacy_notices,
+        },
+        privacy: PrivacyUi {
+            retention_days: retention.max_days,
         },
         kiosk_reset_seconds: st.settings.kiosk.reset_seconds,
     })

@@ -38,6 +38,8 @@ pub enum AppError {
     Announce(#[from] crate::announce::AnnounceError),
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    #[error(transparent)]
+    Settings(#[from] crate::settings_store::SettingsError),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -215,6 +217,24 @@ impl IntoResponse for AppError {
                 Q::Storage(e) => storage_problem(&e),
             },
             AppError::Storage(e) => storage_problem(&e),
+            AppError::Settings(e) => {
+                use crate::settings_store::SettingsError as S;
+                match e {
+                    S::Invalid(_) => problem(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid-setting",
+                        "Invalid setting",
+                        detail,
+                    ),
+                    S::Conflict(_) => problem(
+                        StatusCode::CONFLICT,
+                        "setting-conflict",
+                        "Setting cannot be changed now",
+                        detail,
+                    ),
+                    S::Storage(e) => storage_problem(&e),
+                }
+            }
             AppError::Json(r) => {
                 let status = r.status();
                 let (slug, title) = match &r {

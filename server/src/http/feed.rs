@@ -197,13 +197,29 @@ pub struct Replayed {
 #[utoipa::path(post, path = "/api/v1/outbox/dead-letters/{id}/replay", tag = "case-system",
     params(("id" = String, Path, description = "event id")),
     responses((status = 200, body = Replayed), (status = 404, body = Problem)))]
-pub async fn replay(State(st): State<AppState>, AppPath(id): AppPath<String>) -> Result<Response> {
+pub async fn replay(
+    State(st): State<AppState>,
+    actor: super::admin::Actor,
+    AppPath(id): AppPath<String>,
+) -> Result<Response> {
     let now = to_ms(st.clock.now());
     let key = id.clone();
     let found = st
         .queue
         .db()
-        .run(move |tx| store::replay(tx, &key, now))
+        .run(move |tx| {
+            let found = store::replay(tx, &key, now)?;
+            if found {
+                crate::audit::record(
+                    tx,
+                    &actor.0,
+                    "outbox.dead_letter_replayed",
+                    &format!("event {key}"),
+                    "",
+                )?;
+            }
+            Ok::<_, crate::storage::StorageError>(found)
+        })
         .await?;
     if !found {
         return Err(FeedError::UnknownDeadLetter(id));
@@ -224,8 +240,16 @@ pub struct Enabled {
 
 #[utoipa::path(post, path = "/api/v1/outbox/enable", tag = "case-system",
     responses((status = 200, body = Enabled)))]
-pub async fn enable(State(st): State<AppState>) -> Result<Response> {
-    let was_disabled = st.queue.db().run(store::enable).await?;
+pub async fn enable(State(st): State<AppState>, actor: super::admin::Actor) -> Result<Response> {
+    let was_disabled = st
+        .queue
+        .db()
+        .run(move |tx| {
+            let was = store::enable(tx)?;
+            crate::audit::record(tx, &actor.0, "outbox.enabled", "case system", "")?;
+            Ok::<_, crate::storage::StorageError>(was)
+        })
+        .await?;
     crate::outbox::waker(st.queue.db().path()).notify_one();
     Ok(axum::Json(Enabled { was_disabled }).into_response())
 }

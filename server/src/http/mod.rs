@@ -1,6 +1,7 @@
 //! HTTP on top of the domain: the router, shared state and middleware.
 //! Handlers stay thin; errors become problem documents in [`error`].
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod error;
@@ -183,6 +184,20 @@ pub const ROUTES: &[RouteSpec] = &[
     route!(Get "/api/v1/admin/tokens", Admin, auth::tokens),
     route!(Post "/api/v1/admin/tokens", AdminReauth, auth::create_token),
     route!(Delete "/api/v1/admin/tokens/{name}", AdminReauth, auth::delete_token),
+    route!(Get "/api/v1/admin/audit", Admin, admin::audit_log),
+    route!(Get "/api/v1/admin/services", Admin, admin::get_services),
+    route!(Put "/api/v1/admin/services", AdminReauth, admin::put_services),
+    route!(Get "/api/v1/admin/counters", Admin, admin::get_counters),
+    route!(Put "/api/v1/admin/counters", AdminReauth, admin::put_counters),
+    route!(Get "/api/v1/admin/scanning", Admin, admin::get_scanning),
+    route!(Put "/api/v1/admin/scanning", AdminReauth, admin::put_scanning),
+    route!(Get "/api/v1/admin/retention", Admin, admin::get_retention),
+    route!(Put "/api/v1/admin/retention", AdminReauth, admin::put_retention),
+    route!(Post "/api/v1/admin/retention/purge", AdminReauth, admin::purge_now),
+    route!(Get "/api/v1/admin/privacy-notices", Admin, admin::get_privacy),
+    route!(Put "/api/v1/admin/privacy-notices", AdminReauth, admin::put_privacy),
+    route!(Get "/api/v1/admin/case-system", Admin, admin::get_case_system),
+    route!(Put "/api/v1/admin/case-system", AdminReauth, admin::put_case_system),
 ];
 
 /// `Authorization: Bearer <token>`, if the request has one.

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{api, auth, error, feed, public, scans, sse};
+use super::{admin, api, auth, error, feed, public, scans, sse};
 use crate::queue;
 
 #[derive(Debug, OpenApi)]
@@ -51,7 +51,21 @@ use crate::queue;
         auth::delete_account,
         auth::tokens,
         auth::create_token,
-        auth::delete_token
+        auth::delete_token,
+        admin::audit_log,
+        admin::get_services,
+        admin::put_services,
+        admin::get_counters,
+        admin::put_counters,
+        admin::get_scanning,
+        admin::put_scanning,
+        admin::get_retention,
+        admin::put_retention,
+        admin::purge_now,
+        admin::get_privacy,
+        admin::put_privacy,
+        admin::get_case_system,
+        admin::put_case_system
     ),
     components(schemas(
         queue::Ticket,
@@ -65,6 +79,7 @@ use crate::queue;
         api::ComponentHealth,
         api::UiConfig,
         api::IdScanUi,
+        api::PrivacyUi,
         error::Problem,
         public::TicketStatus,
         public::DisplayView,
@@ -81,7 +96,14 @@ use crate::queue;
         crate::auth::AccountInfo,
         crate::auth::TokenInfo,
         crate::auth::Role,
-        crate::auth::Scope
+        crate::auth::Scope,
+        crate::audit::AuditEntry,
+        crate::config::RetentionSettings,
+        crate::settings_store::ServiceSetting,
+        crate::settings_store::CounterSetting,
+        crate::settings_store::ScanningSetting,
+        crate::settings_store::CaseSystemView,
+        crate::settings_store::CaseSystemUpdate
     ))
 )]
 pub struct ApiDoc;

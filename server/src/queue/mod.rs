@@ -18,6 +18,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::audit;
 use crate::config::{QueueSettings, Settings};
 use crate::storage::{Db, StorageError};
 pub use rules::{Action, Status};
@@ -194,33 +195,103 @@ impl Queue {
     }
 
     pub async fn call_next(&self, counter: &str) -> Result<Option<Ticket>> {
+        self.call_next_by(counter, audit::SYSTEM).await
+    }
+
+    /// Calls the next visitor to `counter`; `actor` goes into the audit log with it.
+    pub async fn call_next_by(&self, counter: &str, actor: &str) -> Result<Option<Ticket>> {
         let s = self.settings.clone();
         let counter = counter.to_string();
+        let actor = actor.to_string();
         self.db
-            .run(move |tx| store::call_next(tx, &s, &counter))
+            .run(move |tx| {
+                let t = store::call_next(tx, &s, &counter)?;
+                if let Some(t) = &t {
+                    audit::record(
+                        tx,
+                        &actor,
+                        Action::Call.event(),
+                        &audit::ticket_target(&t.number, t.id),
+                        &format!("counter {counter}"),
+                    )?;
+                }
+                Ok(t)
+            })
             .await
     }
 
     pub async fn act(&self, ticket: i64, action: Action) -> Result<Ticket> {
+        self.act_by(ticket, action, audit::SYSTEM).await
+    }
+
+    /// A desk action on a ticket, recorded in the audit log as done by `actor`.
+    pub async fn act_by(&self, ticket: i64, action: Action, actor: &str) -> Result<Ticket> {
         let s = self.settings.clone();
+        let actor = actor.to_string();
         self.db
-            .run(move |tx| store::act(tx, &s, ticket, action))
+            .run(move |tx| {
+                let t = store::act(tx, &s, ticket, action)?;
+                let detail = t
+                    .counter
+                    .as_ref()
+                    .map(|c| format!("counter {c}"))
+                    .unwrap_or_default();
+                audit::record(
+                    tx,
+                    &actor,
+                    action.event(),
+                    &audit::ticket_target(&t.number, t.id),
+                    &detail,
+                )?;
+                Ok(t)
+            })
             .await
     }
 
     pub async fn transfer(&self, ticket: i64, service: &str) -> Result<Ticket> {
+        self.transfer_by(ticket, service, audit::SYSTEM).await
+    }
+
+    /// Moves a visit to another service, recorded in the audit log as done by `actor`.
+    pub async fn transfer_by(&self, ticket: i64, service: &str, actor: &str) -> Result<Ticket> {
         let s = self.settings.clone();
         let service = service.to_string();
+        let actor = actor.to_string();
         self.db
-            .run(move |tx| store::transfer(tx, &s, ticket, &service))
+            .run(move |tx| {
+                let t = store::transfer(tx, &s, ticket, &service)?;
+                audit::record(
+                    tx,
+                    &actor,
+                    Action::Transfer.event(),
+                    &audit::ticket_target(&t.number, ticket),
+                    &format!("to service {service} as #{}", t.id),
+                )?;
+                Ok(t)
+            })
             .await
     }
 
     pub async fn set_paused(&self, counter: &str, paused: bool) -> Result<Counter> {
+        self.set_paused_by(counter, paused, audit::SYSTEM).await
+    }
+
+    /// Pauses or resumes a counter, recorded in the audit log as done by `actor`.
+    pub async fn set_paused_by(&self, counter: &str, paused: bool, actor: &str) -> Result<Counter> {
         let s = self.settings.clone();
         let counter = counter.to_string();
+        let actor = actor.to_string();
         self.db
-            .run(move |tx| store::set_paused(tx, &s, &counter, paused))
+            .run(move |tx| {
+                let c = store::set_paused(tx, &s, &counter, paused)?;
+                let action = if paused {
+                    "counter.paused"
+                } else {
+                    "counter.resumed"
+                };
+                audit::record(tx, &actor, action, &format!("counter {counter}"), "")?;
+                Ok(c)
+            })
             .await
     }
 

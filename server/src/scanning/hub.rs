@@ -8,7 +8,7 @@
 //! are dropped before this module returns. Nothing here is written to disk or to the
 //! log, and nothing leaves it before the visitor consented (the check-in decides).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -113,6 +113,8 @@ struct Held {
 
 struct Inner {
     settings: ScanSettings,
+    /// The enabled ID document types: the file's, or the admin screen's once changed.
+    id_documents: std::sync::RwLock<BTreeSet<DocumentKind>>,
     clock: Arc<dyn Clock>,
     held: Mutex<HashMap<String, Held>>,
     announce: broadcast::Sender<KioskScan>,
@@ -154,6 +156,7 @@ impl ScanHub {
         let (announce, _) = broadcast::channel(16);
         Self {
             inner: Arc::new(Inner {
+                id_documents: std::sync::RwLock::new(settings.id_documents.clone()),
                 settings,
                 clock,
                 held: Mutex::new(HashMap::new()),
@@ -165,6 +168,24 @@ impl ScanHub {
 
     pub fn settings(&self) -> &ScanSettings {
         &self.inner.settings
+    }
+
+    /// Switches ID document types on or off (admin screen); off for all is "no ID scanning".
+    pub fn set_id_documents(&self, kinds: BTreeSet<DocumentKind>) {
+        *self
+            .inner
+            .id_documents
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = kinds;
+    }
+
+    /// The ID document types enabled now.
+    pub fn id_documents(&self) -> BTreeSet<DocumentKind> {
+        self.inner
+            .id_documents
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Kiosk screens listening for scans.
@@ -272,7 +293,7 @@ impl ScanHub {
     }
 
     fn recognise_mrz(&self, text: &str) -> KioskScan {
-        let enabled = &self.inner.settings.id_documents;
+        let enabled = self.id_documents();
         if enabled.is_empty() {
             tracing::info!("ID document scan refused: ID scanning is off");
             return KioskScan::refused("kiosk.id.error.disabled");

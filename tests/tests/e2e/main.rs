@@ -4,6 +4,7 @@
 // A panic is how a test reports failure.
 #![allow(clippy::unwrap_used)]
 
+mod admin;
 mod auth;
 mod bad_input;
 mod browser;
@@ -16,6 +17,7 @@ mod id_scan;
 mod kiosk_scan;
 mod outbox;
 mod printing;
+mod retention;
 mod scanning;
 
 /// Sends a simulated scan once the kiosk page listens for scans: a scan sent before its

@@ -891,6 +891,19 @@ async fn dead_letters_are_listed_and_replayed() {
     );
     let list = get_json(&c, &srv, "/api/v1/outbox/dead-letters").await;
     assert_eq!(list["dead_letters"].as_array().unwrap().len(), 0);
+    // Each replay is in the audit log (the unknown one is not).
+    let audit = get_json(&c, &srv, "/api/v1/admin/audit").await;
+    let replays: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "outbox.dead_letter_replayed")
+        .collect();
+    assert_eq!(replays.len(), 2, "{audit}");
+    for d in dead["dead_letters"].as_array().unwrap() {
+        let target = format!("event {}", d["id"].as_str().unwrap());
+        assert!(replays.iter().any(|e| e["target"] == target), "{audit}");
+    }
 }
 
 #[test]
