@@ -87,6 +87,7 @@ struct RawConfig {
     kiosk: RawKiosk,
     #[serde(default)]
     scanning: crate::scanning::settings::RawScanning,
+    #[serde(default)]
     retention: RawRetention,
 }
 

@@ -233,6 +233,6 @@ async fn scanning_is_off_by_default_and_lists_what_was_switched_on() {
     .unwrap();
     assert_eq!(
         f.with(|tx, s| scanning(tx, s)).await.unwrap().documents(),
-        ["passport", "residence_permit"]
+        ["residence_permit", "passport"]
     );
 }
