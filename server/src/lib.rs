@@ -8,6 +8,7 @@
 //! - [`storage`]: the SQLite file, its migrations and the database thread;
 //! - [`queue`]: services, counters, tickets and their rules;
 //! - [`scanning`]: MRZ parsing of ID documents;
+//! - [`stats`]: aggregates that outlive the purge of personal data, export, charts;
 //! - [`printing`]: the print queue that never holds up a check-in;
 //! - [`tickets`]: the printed ticket: one layout, raster (ESC/POS) and PDF;
 //! - [`events`]: committed changes fanned out to live subscribers;
@@ -36,6 +37,7 @@ pub mod outbox;
 pub mod printing;
 pub mod queue;
 pub mod scanning;
+pub mod stats;
 pub mod storage;
 pub mod tickets;
 pub mod watchdog;

@@ -36,6 +36,8 @@ pub enum AppError {
     Query(#[from] QueryRejection),
     #[error(transparent)]
     Announce(#[from] crate::announce::AnnounceError),
+    #[error(transparent)]
+    Stats(#[from] crate::stats::StatsError),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -172,6 +174,30 @@ impl IntoResponse for AppError {
                     "the spoken call could not be produced; details are in the appliance log"
                         .into(),
                 )
+            }
+            AppError::Stats(e) => {
+                use crate::stats::StatsError as S;
+                match e {
+                    S::Storage(e) => storage_problem(&e),
+                    S::UnknownChart(_) => problem(
+                        StatusCode::NOT_FOUND,
+                        "unknown-chart",
+                        "Unknown chart",
+                        detail,
+                    ),
+                    S::BadDate(_) | S::Reversed { .. } | S::TooLong { .. } => problem(
+                        StatusCode::BAD_REQUEST,
+                        "invalid-range",
+                        "Invalid date range",
+                        detail,
+                    ),
+                    S::BadGranularity(_) | S::BadFormat(_) | S::BadSeparator(_) => problem(
+                        StatusCode::BAD_REQUEST,
+                        "invalid-query",
+                        "Invalid query parameter",
+                        detail,
+                    ),
+                }
             }
             AppError::NotFound(_) => {
                 problem(StatusCode::NOT_FOUND, "not-found", "Not found", detail)

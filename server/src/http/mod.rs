@@ -8,6 +8,7 @@ pub mod openapi;
 pub mod public;
 pub mod sim;
 pub mod sse;
+pub mod stats;
 pub mod ui;
 
 use std::sync::Arc;
@@ -95,6 +96,11 @@ pub fn app(state: AppState) -> Router {
         .route("/display", get(ui::display))
         .route("/desk", get(ui::desk))
         .route("/t/{token}", get(public::status_page))
+        // statistics (policy: Admin)
+        .route("/api/v1/stats", get(stats::report))
+        .route("/api/v1/stats/charts/{name}", get(stats::chart))
+        .route("/admin/stats", get(stats::page))
+        // end of statistics
         .fallback(ui::asset)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{api, error, feed, public, sse};
+use super::{api, error, feed, public, sse, stats};
 use crate::queue;
 
 #[derive(Debug, OpenApi)]
@@ -38,7 +38,9 @@ use crate::queue;
         feed::dead_letters,
         feed::replay,
         feed::enable,
-        feed::metrics
+        feed::metrics,
+        stats::report,
+        stats::chart
     ),
     components(schemas(
         queue::Ticket,
@@ -53,7 +55,10 @@ use crate::queue;
         api::UiConfig,
         api::IdScanUi,
         error::Problem,
-        public::TicketStatus
+        public::TicketStatus,
+        crate::stats::query::StatsReport,
+        crate::stats::query::StatsRow,
+        crate::stats::Granularity
     ))
 )]
 pub struct ApiDoc;

@@ -48,6 +48,7 @@ pub type Result<T> = std::result::Result<T, StorageError>;
 const MIGRATIONS_SQL: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_outbox.sql"),
+    include_str!("migrations/0005_stats.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
