@@ -157,6 +157,21 @@ pub async fn page(
         })
         .await?;
     let names = namer(&st);
-    let html = charts::page(&st.settings.site_name, range, &report, &data, &names);
+    let settings = st.settings.clone();
+    let counter = move |id: &str| {
+        settings
+            .counters
+            .iter()
+            .find(|c| c.id == id)
+            .map_or_else(|| id.to_string(), |c| c.name.clone())
+    };
+    let html = charts::page(
+        &st.settings.site_name,
+        range,
+        &report,
+        &data,
+        &names,
+        &counter,
+    );
     Ok(([(header::CACHE_CONTROL, "no-cache")], Html(html)).into_response())
 }

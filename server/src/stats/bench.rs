@@ -269,6 +269,7 @@ pub fn run(o: &Options, db: Option<&Path>) -> Result<String, StorageError> {
             &query::report(&conn, range, Granularity::Day)?,
             &d,
             &|s| s.to_string(),
+            &|s| s.to_string(),
         );
         times.push(t.elapsed());
     }

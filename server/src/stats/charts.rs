@@ -92,8 +92,8 @@ fn no_data(svg: &mut String, w: u32, h: u32) {
 
 /// Visits (check-ins) per day, stacked by service.
 pub fn visits(d: &ChartData, service_name: &dyn Fn(&str) -> String) -> String {
-    let (w, h) = (960u32, 340u32);
-    let (left, right, top, bottom) = (56.0, 16.0, 48.0, 40.0);
+    let (w, h) = (960u32, 360u32);
+    let (left, right, top, bottom) = (56.0, 16.0, 60.0, 40.0);
     let mut s = svg_open(w, h, "Besuche pro Tag nach Anliegen");
     let max = d
         .days
@@ -156,17 +156,24 @@ pub fn visits(d: &ChartData, service_name: &dyn Fn(&str) -> String) -> String {
             );
         }
     }
-    let mut lx = left;
+    // The legend wraps onto a second line (above the plot) when names are long.
+    let (mut lx, mut ly) = (left, 4.0);
     for (si, svc) in d.services.iter().enumerate() {
         let name = service_name(svc);
+        let width = 30.0 + name.chars().count() as f64 * 7.6;
+        if lx + width > f64::from(w) - right && lx > left {
+            lx = left;
+            ly += 20.0;
+        }
         let _ = write!(
             s,
-            "<rect x=\"{lx:.1}\" y=\"14\" width=\"14\" height=\"14\" fill=\"{}\"/><text x=\"{tx:.1}\" y=\"26\" fill=\"#222\">{}</text>",
+            "<rect x=\"{lx:.1}\" y=\"{ly:.1}\" width=\"14\" height=\"14\" fill=\"{}\"/><text x=\"{tx:.1}\" y=\"{ty:.1}\" fill=\"#222\">{}</text>",
             PALETTE[si % PALETTE.len()],
             esc(&name),
-            tx = lx + 19.0
+            tx = lx + 19.0,
+            ty = ly + 12.0
         );
-        lx += 34.0 + name.chars().count() as f64 * 7.5;
+        lx += width;
     }
     s.push_str("</svg>");
     s
@@ -261,7 +268,8 @@ pub fn heatmap(d: &ChartData) -> String {
     for hr in first..=last {
         let _ = write!(
             s,
-            "<text x=\"{cx:.1}\" y=\"{ty}\" text-anchor=\"middle\" fill=\"#444\" font-size=\"12\">{hr}</text>",
+            "<text x=\"{cx:.1}\" y=\"{ty}\" text-anchor=\"middle\" fill=\"#444\" font-size=\"12\">{hr}–{}</text>",
+            hr + 1,
             cx = left + (hr - first) as f64 * cell_w + cell_w / 2.0,
             ty = top - 8.0
         );
@@ -368,7 +376,9 @@ fn pct(v: Option<f64>) -> String {
 }
 
 fn dec(v: Option<f64>, unit: &str) -> String {
-    v.map_or("–".into(), |x| format!("{x:.1}{unit}").replace('.', ","))
+    v.map_or("–".into(), |x| {
+        format!("{}{unit}", format!("{x:.1}").replace('.', ","))
+    })
 }
 
 fn summary_row(r: &StatsRow, label: &str) -> String {
@@ -395,6 +405,7 @@ pub fn page(
     report: &StatsReport,
     data: &ChartData,
     service_name: &dyn Fn(&str) -> String,
+    counter_name: &dyn Fn(&str) -> String,
 ) -> String {
     let (from, to) = (range.from.to_string(), range.to.to_string());
     let site = report.totals.iter().find(|r| r.dimension == "site");
@@ -414,7 +425,7 @@ pub fn page(
                 "id_document" => "Ausweis".to_string(),
                 k => esc(k),
             },
-            "counter" => esc(&r.key),
+            "counter" => esc(&counter_name(&r.key)),
             _ => continue,
         };
         let n = r.checkins.or(r.calls).unwrap_or(0);
@@ -447,13 +458,14 @@ pub fn page(
 body {{ margin: 0; background: #f6f7f9; color: #1b1f24; font-family: 'Noto Sans', 'DejaVu Sans', sans-serif; }}
 header {{ background: #1f3a5f; color: #fff; padding: 12px 24px; display: flex; gap: 24px; align-items: baseline; flex-wrap: wrap; }}
 header h1 {{ font-size: 1.4rem; margin: 0; }}
-main {{ padding: 16px 24px 40px; max-width: 1040px; }}
+main {{ padding: 16px 24px 40px; max-width: 1300px; }}
 form.range {{ display: flex; gap: 16px; align-items: end; flex-wrap: wrap; margin-bottom: 16px; }}
 form.range label {{ display: flex; flex-direction: column; font-size: .9rem; gap: 4px; }}
 form.range input, form.range button {{ font: inherit; padding: 6px 10px; }}
 section.card {{ background: #fff; border: 1px solid #d9dde3; border-radius: 8px; padding: 12px 16px; margin: 0 0 16px; overflow-x: auto; }}
 section.card h2 {{ font-size: 1.1rem; margin: 0 0 8px; }}
-table.sum {{ border-collapse: collapse; font-size: .9rem; }}
+table.sum {{ border-collapse: collapse; font-size: .9rem; width: 100%; }}
+table.sum thead th {{ white-space: normal; vertical-align: bottom; }}
 table.sum th, table.sum td {{ padding: 4px 8px; border-bottom: 1px solid #e5e7eb; text-align: end; white-space: nowrap; }}
 table.sum th[scope=row], table.sum thead th:first-child {{ text-align: start; }}
 ul.dims {{ display: flex; gap: 24px; list-style: none; padding: 0; margin: 4px 0; flex-wrap: wrap; }}

@@ -14,3 +14,4 @@ mod http_flow;
 mod outbox;
 mod printing;
 mod scanning;
+mod stats;
