@@ -44,7 +44,8 @@ pub async fn index() -> Html<&'static str> {
         "<!doctype html><html lang=\"de\"><meta charset=\"utf-8\"><title>Lotse</title>\
          <h1>Lotse</h1><ul><li><a href=\"/kiosk\">Kiosk</a></li>\
          <li><a href=\"/display\">Aufrufanzeige / Display</a></li>\
-         <li><a href=\"/desk\">Empfang / Desk</a></li></ul></html>",
+         <li><a href=\"/desk\">Empfang / Desk</a></li>\
+         <li><a href=\"/admin/stats\">Statistik</a></li></ul></html>",
     )
 }
 
