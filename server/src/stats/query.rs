@@ -214,6 +214,14 @@ fn hour_label(hour_start: i64) -> (String, u32) {
     )
 }
 
+/// The first moment of a Berlin day, in milliseconds since the epoch.
+fn berlin_midnight_ms(d: NaiveDate) -> i64 {
+    use chrono::TimeZone;
+    d.and_hms_opt(0, 0, 0)
+        .and_then(|t| TZ.from_local_datetime(&t).earliest())
+        .map_or(0, |t| t.timestamp_millis())
+}
+
 fn rate(x: u64, of: u64) -> Option<f64> {
     (of > 0).then(|| (x as f64 / of as f64 * 1000.0).round() / 1000.0)
 }
@@ -354,8 +362,16 @@ fn load(
     range: Range,
     g: Granularity,
 ) -> Result<BTreeMap<Key, Period>, StorageError> {
-    let (from, to) = (range.from.to_string(), range.to.to_string());
     let mut periods: BTreeMap<Key, Period> = BTreeMap::new();
+    // By day the keys are days; by hour a range of the hours' UTC starts, which scans
+    // the primary keys in order (Berlin midnight to Berlin midnight, DST included).
+    let (from, to): (rusqlite::types::Value, rusqlite::types::Value) = match g {
+        Granularity::Day => (range.from.to_string().into(), range.to.to_string().into()),
+        Granularity::Hour => (
+            berlin_midnight_ms(range.from).into(),
+            (berlin_midnight_ms(range.to.succ_opt().unwrap_or(range.to)) - 1).into(),
+        ),
+    };
     let (counts_sql, dims_sql, hist_sql) = match g {
         Granularity::Day => (
             "SELECT day, 0, service_id, checkins, calls, served, no_shows, cancellations,
@@ -366,11 +382,11 @@ fn load(
         ),
         Granularity::Hour => (
             "SELECT day, hour_start, service_id, checkins, calls, served, no_shows, cancellations,
-                    transfers, print_fallbacks FROM stats_hour WHERE day BETWEEN ?1 AND ?2",
+                    transfers, print_fallbacks FROM stats_hour WHERE hour_start BETWEEN ?1 AND ?2",
             "SELECT day, hour_start, dimension, value, n FROM stats_hour_dim
-              WHERE day BETWEEN ?1 AND ?2",
+              WHERE hour_start BETWEEN ?1 AND ?2",
             "SELECT day, hour_start, service_id, measure, n, sum_s, max_s, buckets
-               FROM stats_hour_hist WHERE day BETWEEN ?1 AND ?2",
+               FROM stats_hour_hist WHERE hour_start BETWEEN ?1 AND ?2",
         ),
     };
     let mut stmt = conn.prepare_cached(counts_sql)?;

@@ -48,7 +48,6 @@ CREATE TABLE stats_hour_dim (
     n          INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (hour_start, dimension, value)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX stats_hour_dim_day ON stats_hour_dim(day);
 
 CREATE TABLE stats_day_dim (
     day       TEXT NOT NULL,
@@ -72,7 +71,6 @@ CREATE TABLE stats_hour_hist (
     buckets    BLOB NOT NULL,
     PRIMARY KEY (hour_start, service_id, measure)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX stats_hour_hist_day ON stats_hour_hist(day);
 
 CREATE TABLE stats_day_hist (
     day        TEXT NOT NULL,
