@@ -11,6 +11,7 @@
 //! - [`retention`]: the purge of personal data after its retention period;
 //! - [`settings_store`]: admin-screen settings laid over the configuration file;
 //! - [`scanning`]: MRZ parsing of ID documents;
+//! - [`stats`]: aggregates that outlive the purge of personal data, export, charts;
 //! - [`printing`]: the print queue that never holds up a check-in;
 //! - [`tickets`]: the printed ticket: one layout, raster (ESC/POS) and PDF;
 //! - [`events`]: committed changes fanned out to live subscribers;
@@ -42,6 +43,7 @@ pub mod queue;
 pub mod retention;
 pub mod scanning;
 pub mod settings_store;
+pub mod stats;
 pub mod storage;
 pub mod tickets;
 pub mod watchdog;

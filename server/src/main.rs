@@ -76,6 +76,8 @@ enum Command {
     },
     /// Measure throughput, latency and memory of a real `lotse` process.
     Bench {
+        #[command(subcommand)]
+        what: Option<BenchCommand>,
         /// Seconds of sustained check-in load.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
@@ -133,6 +135,24 @@ enum TokenCommand {
         scope: String,
         #[command(flatten)]
         data: DataArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Write synthetic history through the statistics aggregates and time a report
+    /// over all of it (one year, about 150,000 visits, by default).
+    Stats {
+        /// Visits in total.
+        #[arg(long, default_value_t = 150_000)]
+        visits: u64,
+        /// Days of history, ending yesterday.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Keep the history in this database file (e.g. `<data>/lotse.db` for a demo
+        /// with figures); default: a temporary file.
+        #[arg(long)]
+        db: Option<PathBuf>,
     },
 }
 
@@ -312,6 +332,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {
+            what: Some(BenchCommand::Stats { visits, days, db }),
+            ..
+        } => {
+            let report = lotse_server::stats::bench::run(
+                &lotse_server::stats::bench::Options { visits, days },
+                db.as_deref(),
+            )
+            .context("stats bench")?;
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what: None,
             seconds,
             sse_clients,
         } => {

@@ -40,6 +40,8 @@ pub enum AppError {
     Auth(#[from] crate::auth::AuthError),
     #[error(transparent)]
     Settings(#[from] crate::settings_store::SettingsError),
+    #[error(transparent)]
+    Stats(#[from] crate::stats::StatsError),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -279,6 +281,30 @@ impl IntoResponse for AppError {
                 )
             }
             AppError::Auth(e) => auth_problem(e),
+            AppError::Stats(e) => {
+                use crate::stats::StatsError as S;
+                match e {
+                    S::Storage(e) => storage_problem(&e),
+                    S::UnknownChart(_) => problem(
+                        StatusCode::NOT_FOUND,
+                        "unknown-chart",
+                        "Unknown chart",
+                        detail,
+                    ),
+                    S::BadDate(_) | S::Reversed { .. } | S::TooLong { .. } => problem(
+                        StatusCode::BAD_REQUEST,
+                        "invalid-range",
+                        "Invalid date range",
+                        detail,
+                    ),
+                    S::BadGranularity(_) | S::BadFormat(_) | S::BadSeparator(_) => problem(
+                        StatusCode::BAD_REQUEST,
+                        "invalid-query",
+                        "Invalid query parameter",
+                        detail,
+                    ),
+                }
+            }
             AppError::NotFound(_) => {
                 problem(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
             }

@@ -11,6 +11,7 @@ pub mod public;
 pub mod scans;
 pub mod sim;
 pub mod sse;
+pub mod stats;
 pub mod ui;
 
 use std::collections::BTreeMap;
@@ -198,6 +199,10 @@ pub const ROUTES: &[RouteSpec] = &[
     route!(Put "/api/v1/admin/privacy-notices", AdminReauth, admin::put_privacy),
     route!(Get "/api/v1/admin/case-system", Admin, admin::get_case_system),
     route!(Put "/api/v1/admin/case-system", AdminReauth, admin::put_case_system),
+    // Statistics: aggregates only, for the admin.
+    route!(Get "/api/v1/stats", Admin, stats::report),
+    route!(Get "/api/v1/stats/charts/{name}", Admin, stats::chart),
+    route!(Get "/admin/stats", Admin, stats::page),
 ];
 
 /// `Authorization: Bearer <token>`, if the request has one.

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{admin, api, auth, error, feed, public, scans, sse};
+use super::{admin, api, auth, error, feed, public, scans, sse, stats};
 use crate::queue;
 
 #[derive(Debug, OpenApi)]
@@ -65,7 +65,9 @@ use crate::queue;
         admin::get_privacy,
         admin::put_privacy,
         admin::get_case_system,
-        admin::put_case_system
+        admin::put_case_system,
+        stats::report,
+        stats::chart
     ),
     components(schemas(
         queue::Ticket,
@@ -103,7 +105,10 @@ use crate::queue;
         crate::settings_store::CounterSetting,
         crate::settings_store::ScanningSetting,
         crate::settings_store::CaseSystemView,
-        crate::settings_store::CaseSystemUpdate
+        crate::settings_store::CaseSystemUpdate,
+        crate::stats::query::StatsReport,
+        crate::stats::query::StatsRow,
+        crate::stats::Granularity
     ))
 )]
 pub struct ApiDoc;

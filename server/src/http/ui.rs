@@ -49,7 +49,8 @@ pub async fn index() -> Html<&'static str> {
          <h1>Lotse</h1><ul><li><a href=\"/kiosk\">Kiosk</a></li>\
          <li><a href=\"/display\">Aufrufanzeige / Display</a></li>\
          <li><a href=\"/desk\">Empfang / Desk</a></li>\
-         <li><a href=\"/admin\">Verwaltung / Admin</a></li></ul></html>",
+         <li><a href=\"/admin\">Verwaltung / Admin</a></li>\
+         <li><a href=\"/admin/stats\">Statistik</a></li></ul></html>",
     )
 }
 

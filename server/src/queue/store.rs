@@ -247,6 +247,8 @@ fn record_ticket_event(tx: &mut Tx<'_>, kind: &str, t: &Ticket) -> Result<()> {
     )?;
     // The case-system event commits with the change (transactional outbox).
     crate::outbox::record(tx, kind, t)?;
+    // So do the statistics, which must survive the purge of tickets.
+    crate::stats::record_ticket(tx, kind, t)?;
     Ok(())
 }
 

@@ -50,6 +50,7 @@ const MIGRATIONS_SQL: &[&str] = &[
     include_str!("migrations/0002_outbox.sql"),
     include_str!("migrations/0003_auth.sql"),
     include_str!("migrations/0004_retention_audit.sql"),
+    include_str!("migrations/0005_stats.sql"),
     include_str!("migrations/0006_visitor_card.sql"),
 ];
 

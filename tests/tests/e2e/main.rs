@@ -19,6 +19,7 @@ mod outbox;
 mod printing;
 mod retention;
 mod scanning;
+mod stats;
 
 /// Sends a simulated scan once the kiosk page listens for scans: a scan sent before its
 /// stream is connected is (rightly) lost, so the first one is repeated until the page
