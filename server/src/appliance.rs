@@ -57,6 +57,8 @@ pub struct Appliance {
     /// Set in demo mode.
     pub demo_password: Option<DemoPassword>,
     shutdown: watch::Sender<bool>,
+    /// Scanner devices feeding the scan hub; stopped at shutdown.
+    scanners: Vec<lotse_firmware::scanner::SourceHandle>,
 }
 
 /// The database file inside a data directory.
@@ -132,10 +134,12 @@ impl Appliance {
             started: Instant::now(),
         };
         crate::hardware::spawn(state.clone(), gpio.events);
+        let scanners = crate::scanning::devices::start(&state.settings.scanning, &state.scans);
         Ok(Appliance {
             state,
             shutdown,
             demo_password,
+            scanners,
         })
     }
 
@@ -146,7 +150,10 @@ impl Appliance {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let Appliance {
-            state, shutdown, ..
+            state,
+            shutdown,
+            scanners,
+            ..
         } = self;
         let maintenance = tokio::spawn(maintenance(state.clone()));
         let purge = crate::retention::spawn(
@@ -188,6 +195,13 @@ impl Appliance {
         purge.abort();
         let _ = purge.await;
         outbox.stop().await;
+        // Stopping joins the device threads (up to ~200 ms each): off the runtime.
+        let _ = tokio::task::spawn_blocking(move || {
+            for h in scanners {
+                h.stop();
+            }
+        })
+        .await;
         state.queue.db().close().await;
         tracing::info!("database closed");
         served.map_err(StartError::Serve)

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -69,6 +70,38 @@ pub struct RawScanning {
     /// Key id → Ed25519 public key (base64url); `""` for codes without `kid`.
     #[serde(default)]
     trusted_keys: BTreeMap<String, Spanned<String>>,
+    /// Hand scanners and MRZ readers that type like a keyboard.
+    #[serde(default)]
+    hid: Vec<RawHid>,
+    /// Serial (tty) scanners and MRZ readers.
+    #[serde(default)]
+    serial: Vec<RawSerial>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHid {
+    device: String,
+    layout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSerial {
+    device: String,
+    baud: Option<Spanned<u32>>,
+}
+
+/// A scanner device at the kiosk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScannerDevice {
+    /// An evdev input device, grabbed exclusively, with the keyboard layout the scanner uses.
+    Hid {
+        device: PathBuf,
+        layout: lotse_firmware::scanner::Layout,
+    },
+    /// A tty at this baud rate (8N1).
+    Serial { device: PathBuf, baud: u32 },
 }
 
 /// The validated section.
@@ -81,6 +114,8 @@ pub struct ScanSettings {
     /// How long a scan waits in memory for the check-in that uses it.
     pub hold: Duration,
     pub trusted_keys: TrustedKeys,
+    /// Scanner devices feeding the kiosk.
+    pub devices: Vec<ScannerDevice>,
 }
 
 impl Default for ScanSettings {
@@ -90,6 +125,7 @@ impl Default for ScanSettings {
             keep_nationality: false,
             hold: Duration::from_secs(180),
             trusted_keys: TrustedKeys::default(),
+            devices: Vec::new(),
         }
     }
 }
@@ -128,6 +164,51 @@ pub fn validate(raw: &RawScanning, bad: Bad<'_>) -> ScanSettings {
                 "must be between 10 and 900".into(),
             );
         }
+    }
+    for h in &raw.hid {
+        let layout = match &h.layout {
+            None => lotse_firmware::scanner::Layout::De,
+            Some(l) => match lotse_firmware::scanner::Layout::parse(l.get_ref()) {
+                Some(layout) => layout,
+                None => {
+                    bad(
+                        Some(l.span()),
+                        "scanning.hid.layout",
+                        format!("\"{}\" is not a layout; use de (QWERTZ) or us", l.get_ref()),
+                    );
+                    continue;
+                }
+            },
+        };
+        out.devices.push(ScannerDevice::Hid {
+            device: PathBuf::from(&h.device),
+            layout,
+        });
+    }
+    for t in &raw.serial {
+        let baud = match &t.baud {
+            None => 9600,
+            Some(b)
+                if [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200].contains(b.get_ref()) =>
+            {
+                *b.get_ref()
+            }
+            Some(b) => {
+                bad(
+                    Some(b.span()),
+                    "scanning.serial.baud",
+                    format!(
+                        "{} is not a standard baud rate (1200 … 115200)",
+                        b.get_ref()
+                    ),
+                );
+                continue;
+            }
+        };
+        out.devices.push(ScannerDevice::Serial {
+            device: PathBuf::from(&t.device),
+            baud,
+        });
     }
     for (kid, key) in &raw.trusted_keys {
         if let Err(e) = out.trusted_keys.add_base64(kid, key.get_ref()) {
@@ -183,6 +264,21 @@ mod tests {
         assert!(p[0].contains("driving_licence"));
         assert!(p[1].starts_with("scanning.hold_seconds"));
         assert!(p[2].starts_with("scanning.trusted_keys.k"));
+    }
+
+    #[test]
+    fn devices_are_read_and_checked() {
+        let (s, p) = check(
+            "[[hid]]\ndevice = \"/dev/input/by-id/usb-scanner-event-kbd\"\nlayout = \"us\"\n\
+             [[serial]]\ndevice = \"/dev/ttyACM0\"\nbaud = 115200\n",
+        );
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(s.devices.len(), 2);
+        let (_, p) = check(
+            "[[hid]]\ndevice = \"/dev/input/event3\"\nlayout = \"fr\"\n\
+             [[serial]]\ndevice = \"/dev/ttyACM0\"\nbaud = 1234\n",
+        );
+        assert_eq!(p.len(), 2, "{p:?}");
     }
 
     #[test]
