@@ -147,6 +147,8 @@ pub const ROUTES: &[RouteSpec] = &[
     route!(Get "/display", Public, ui::display),
     // The desk page is a shell that asks for the login.
     route!(Get "/desk", Public, ui::desk),
+    // The admin screen is a shell too; its data needs an admin session.
+    route!(Get "/admin", Public, ui::admin),
     // Sessions.
     route!(Post "/api/v1/login", Public, auth::login),
     route!(Get "/api/v1/login", Staff, auth::session),

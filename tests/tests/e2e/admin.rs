@@ -25,7 +25,7 @@ async fn all_settings(srv: &Server) -> Vec<Value> {
 }
 
 async fn put(srv: &Server, section: &str, body: Value) -> reqwest::Response {
-    client()
+    srv.client()
         .put(srv.url(&format!("/api/v1/admin/{section}")))
         .json(&body)
         .send()
@@ -164,8 +164,19 @@ async fn bad_admin_input_is_refused_and_changes_nothing() {
         );
         assert!(!p["detail"].as_str().unwrap().is_empty());
     }
-    // Not JSON at all.
+    // A valid change without a staff session is refused and changes nothing either.
     let r = client()
+        .put(srv.url("/api/v1/admin/retention"))
+        .json(
+            &json!({"personal_data_days_after_delivery": 1, "max_days": 30, "technical_days": 400}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Not JSON at all.
+    let r = srv
+        .client()
         .put(srv.url("/api/v1/admin/retention"))
         .header("content-type", "application/json")
         .body("{max_days: 3")
@@ -179,7 +190,8 @@ async fn bad_admin_input_is_refused_and_changes_nothing() {
         "from=yesterday",
         "from=2026-03-02T10:00:00Z&to=2026-03-01T10:00:00Z",
     ] {
-        let r = client()
+        let r = srv
+            .client()
             .get(srv.url(&format!("/api/v1/admin/audit?{q}")))
             .send()
             .await
@@ -359,7 +371,7 @@ async fn a_service_added_by_the_admin_is_on_the_kiosk_and_survives_a_restart() {
 async fn every_staff_action_is_audited_without_visitor_data() {
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start(dir.path());
-    let c = client();
+    let c = srv.client();
     let post = |path: String| {
         let c = c.clone();
         let url = srv.url(&path);
@@ -453,53 +465,45 @@ async fn every_staff_action_is_audited_without_visitor_data() {
     let a_num = a["number"].as_str().unwrap();
     let expect = [
         (
-            "unknown",
+            "admin",
             "ticket.called",
             format!("ticket {a_num} (#{a_id})"),
         ),
         (
-            "unknown",
+            "admin",
             "ticket.recalled",
             format!("ticket {a_num} (#{a_id})"),
         ),
         (
-            "unknown",
+            "admin",
             "ticket.started",
             format!("ticket {a_num} (#{a_id})"),
         ),
+        ("admin", "ticket.done", format!("ticket {a_num} (#{a_id})")),
         (
-            "unknown",
-            "ticket.done",
-            format!("ticket {a_num} (#{a_id})"),
-        ),
-        (
-            "unknown",
+            "admin",
             "ticket.called",
             format!("ticket {} (#{b_id})", b["number"].as_str().unwrap()),
         ),
         (
-            "unknown",
+            "admin",
             "ticket.no_show",
             format!("ticket {} (#{b_id})", b["number"].as_str().unwrap()),
         ),
         (
-            "unknown",
+            "admin",
             "ticket.transferred",
             format!("ticket {} (#{d_id})", d["number"].as_str().unwrap()),
         ),
         (
-            "unknown",
+            "admin",
             "ticket.cancelled",
             format!("ticket {} (#{moved})", d["number"].as_str().unwrap()),
         ),
-        ("unknown", "counter.paused", "counter c2".to_string()),
-        ("unknown", "counter.resumed", "counter c2".to_string()),
-        (
-            "unknown",
-            "setting.changed",
-            "setting retention".to_string(),
-        ),
-        ("unknown", "retention.purged", "personal data".to_string()),
+        ("admin", "counter.paused", "counter c2".to_string()),
+        ("admin", "counter.resumed", "counter c2".to_string()),
+        ("admin", "setting.changed", "setting retention".to_string()),
+        ("admin", "retention.purged", "personal data".to_string()),
         (
             "button:c1",
             "ticket.called",

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use lotse_tests::{Browser, Screen, Server, client, wait_for};
+
+use crate::{admin_login, desk_login};
 use serde_json::{Value, json};
 
 const SHORT: Duration = Duration::from_secs(5);
@@ -469,22 +471,6 @@ async fn a_double_or_triple_tap_gives_one_ticket_and_the_kiosk_keeps_nothing() {
     assert_eq!(tickets.len(), 2, "one ticket per visit: {tickets:?}");
 }
 
-/// Logs in through the desk's real login form.
-async fn desk_login(b: &Browser, username: &str, password: &str) {
-    let user = b.wait_testid("desk-login-username", LONG).await;
-    assert!(
-        !b.visible("desk-counter-select").await,
-        "the desk shows the queue before the login"
-    );
-    user.send_keys(username).await.unwrap();
-    b.wait_testid("desk-login-password", SHORT)
-        .await
-        .send_keys(password)
-        .await
-        .unwrap();
-    b.tap("desk-login-submit").await;
-}
-
 #[tokio::test]
 async fn the_desk_asks_for_a_login_and_refuses_a_wrong_password() {
     let dir = tempfile::tempdir().unwrap();
@@ -578,25 +564,16 @@ async fn the_desk_calls_by_button_and_by_keyboard() {
     b.screenshot("desk").await;
 }
 
-/// The admin screen (no staff login on this build, so it opens directly): a retention
-/// period changed in the form is saved on the server and logged; a value over the
-/// 90-day cap is refused with the server's explanation and changes nothing.
+/// The admin screen: it asks for a login first; a retention period changed in the form
+/// asks for the password again (re-authentication), is then saved on the server and
+/// logged with the admin as actor; a value over the 90-day cap is refused with the
+/// server's explanation and changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_changes_a_retention_period() {
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start(dir.path());
     let b = Browser::open(&srv.base, Screen::Desk).await;
-    b.client.goto(&srv.url("/admin")).await.unwrap();
-    b.wait_js(
-        "the admin screen loaded every section",
-        "document.body.dataset.ready === '1'",
-        LONG,
-    )
-    .await;
-    assert!(
-        !b.visible("admin-login-username").await,
-        "the admin screen asks for a login although the server has none"
-    );
+    admin_login(&b, &srv).await;
     b.wait_js(
         "the retention from the server",
         "document.querySelector('[data-testid=admin-retention-max-days]').value === '90'",
@@ -613,6 +590,19 @@ async fn admin_changes_a_retention_period() {
     max.clear().await.unwrap();
     max.send_keys("30").await.unwrap();
     b.tap("admin-retention-save").await;
+    // The browser's session logged in but never confirmed its password: the server
+    // asks for it, the page asks the admin, and nothing is saved until then.
+    let password = b.wait_testid("admin-reauth-password", SHORT).await;
+    assert_eq!(
+        srv.get_json("/api/v1/admin/retention").await["max_days"],
+        90,
+        "saved before the password was confirmed"
+    );
+    password
+        .send_keys(lotse_tests::DEMO_PASSWORD)
+        .await
+        .unwrap();
+    b.tap("admin-reauth-submit").await;
     b.wait_js(
         "the confirmation",
         "document.querySelector('[data-testid=admin-retention-status]').textContent === 'Aufbewahrung gespeichert.'",
@@ -623,7 +613,8 @@ async fn admin_changes_a_retention_period() {
     assert_eq!(saved["max_days"], 30, "{saved}");
     b.wait_js(
         "the change in the audit log on screen",
-        "[...document.querySelectorAll('[data-testid=admin-audit-row]')].some(r => r.textContent.includes('setting retention'))",
+        "[...document.querySelectorAll('[data-testid=admin-audit-row]')].some(r => \
+         r.cells[1].textContent === 'admin' && r.textContent.includes('setting retention'))",
         SHORT,
     )
     .await;

@@ -45,3 +45,51 @@ pub(crate) async fn id_scan_wait(
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
 }
+
+/// Logs in through the desk's real login form (the desk must show it: no session yet).
+pub(crate) async fn desk_login(b: &lotse_tests::Browser, username: &str, password: &str) {
+    let user = b
+        .wait_testid("desk-login-username", std::time::Duration::from_secs(20))
+        .await;
+    assert!(
+        !b.visible("desk-counter-select").await,
+        "the desk shows the queue before the login"
+    );
+    user.send_keys(username).await.unwrap();
+    b.wait_testid("desk-login-password", std::time::Duration::from_secs(5))
+        .await
+        .send_keys(password)
+        .await
+        .unwrap();
+    b.tap("desk-login-submit").await;
+}
+
+/// Opens `/admin`, checks that it asks for a login before showing any setting, logs in
+/// as the demo `admin` through its real login form and waits until every section loaded.
+pub(crate) async fn admin_login(b: &lotse_tests::Browser, srv: &lotse_tests::Server) {
+    b.client.goto(&srv.url("/admin")).await.unwrap();
+    let user = b
+        .wait_testid("admin-login-username", std::time::Duration::from_secs(20))
+        .await;
+    assert!(
+        !b.visible("admin-retention-max-days").await,
+        "the admin screen shows settings before the login"
+    );
+    user.send_keys("admin").await.unwrap();
+    b.wait_testid("admin-login-password", std::time::Duration::from_secs(5))
+        .await
+        .send_keys(lotse_tests::DEMO_PASSWORD)
+        .await
+        .unwrap();
+    b.tap("admin-login-submit").await;
+    b.wait_js(
+        "the admin screen loaded every section after the login",
+        "document.body.dataset.ready === '1'",
+        std::time::Duration::from_secs(20),
+    )
+    .await;
+    assert!(
+        !b.visible("admin-login-username").await,
+        "the login form is gone after the login"
+    );
+}

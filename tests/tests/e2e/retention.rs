@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use lotse_tests::receiver::{Receiver, test_secret};
-use lotse_tests::{Server, client, lotse_bin};
+use lotse_tests::{Server, lotse_bin};
 use serde_json::Value;
 
 const NEEDLES: [&str; 4] = ["Haddad", "Mariam", "1992-07-15", "KIM-TERMIN-8841"];
@@ -69,7 +69,7 @@ async fn delivered_personal_data_leaves_no_bytes_on_disk() {
     .unwrap();
     let data = dir.path().join("data");
     let mut srv = Server::start_with(&data, &["--config", config.to_str().unwrap()]);
-    let c = client();
+    let c = srv.client();
 
     let ticket = srv.check_in("residence", "ar").await;
     let id = ticket["id"].as_i64().unwrap();

@@ -6,12 +6,14 @@ use std::process::Command;
 use std::time::Duration;
 
 use lotse_tests::{Browser, Screen, Server, client, lotse_bin};
+
+use crate::{admin_login, desk_login};
 use serde_json::{Value, json};
 
 const SHORT: Duration = Duration::from_secs(5);
 
 async fn post(srv: &Server, path: &str, body: Option<Value>) -> Value {
-    let mut r = client().post(srv.url(path));
+    let mut r = srv.client().post(srv.url(path));
     if let Some(b) = body {
         r = r.json(&b);
     }
@@ -21,7 +23,7 @@ async fn post(srv: &Server, path: &str, body: Option<Value>) -> Value {
 }
 
 async fn get(srv: &Server, path: &str, accept: Option<&str>) -> reqwest::Response {
-    let mut r = client().get(srv.url(path));
+    let mut r = srv.client().get(srv.url(path));
     if let Some(a) = accept {
         r = r.header("accept", a);
     }
@@ -233,7 +235,12 @@ async fn the_stats_page_shows_charts_of_the_history() {
     );
     assert!(svg.text().await.unwrap().starts_with("<svg"));
 
+    // Staff only: without a session the page is refused.
+    let r = client().get(srv.url("/admin/stats")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
     let b = Browser::open(&srv.base, Screen::Desk).await;
+    admin_login(&b, &srv).await;
     b.client.goto(&srv.url("/admin/stats")).await.unwrap();
     b.wait_testid("stats-summary", SHORT).await;
     for id in [
@@ -283,6 +290,7 @@ async fn the_desk_shows_live_figures_and_follows_events() {
     srv.check_in("residence", "ar").await;
     srv.check_in("work", "de").await;
     let b = Browser::open(&srv.base, Screen::Desk).await;
+    desk_login(&b, "desk", lotse_tests::DEMO_PASSWORD).await;
     b.wait_testid("desk-live", Duration::from_secs(20)).await;
     let waiting = |service: &str| {
         format!(
