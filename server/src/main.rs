@@ -36,10 +36,25 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Run in production with a configuration file.
+    /// Run in production with a configuration file. While the data directory holds a
+    /// `needs-provisioning` marker, serve only the page that lists its problems.
     Serve {
         #[arg(long)]
         config: PathBuf,
+        /// Data directory (default: the config's server.data_dir, else /var/lib/lotse).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Address to listen on (default: the config's server.listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Validate lotse-provision.toml, apply it to ROOT and wipe its secrets from the boot
+    /// partition; exit 2 and leave a needs-provisioning marker when it is invalid.
+    Provision {
+        file: PathBuf,
+        /// The system to configure (a temporary directory in tests).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
     },
     /// Validate a configuration file and explain every problem.
     CheckConfig { file: PathBuf },
@@ -170,16 +185,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(serve(settings, &data, true))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { config } => {
+        Command::Serve {
+            config,
+            data,
+            listen,
+        } => {
             init_logging();
-            let settings = Settings::load(&config)?;
-            let data = settings
-                .data_dir
-                .clone()
+            let loaded = Settings::load(&config);
+            let data = data
+                .or_else(|| loaded.as_ref().ok().and_then(|s| s.data_dir.clone()))
                 .unwrap_or_else(|| PathBuf::from("/var/lib/lotse"));
+            let listen = listen
+                .map(|l| {
+                    l.parse::<std::net::SocketAddr>()
+                        .with_context(|| format!("--listen {l:?} is not an address:port"))
+                })
+                .transpose()?;
+            if let Some(lines) = lotse_server::provision::read_marker(&data) {
+                let addr = listen
+                    .or_else(|| loaded.as_ref().ok().map(|s| s.listen))
+                    .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 8080)));
+                return runtime()?.block_on(needs_provisioning(addr, lines));
+            }
+            let mut settings = loaded?;
+            if let Some(l) = listen {
+                settings.listen = l;
+            }
             runtime()?.block_on(serve(settings, &data, false))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Provision { file, root } => provision(&file, &root),
         Command::Bench {
             seconds,
             sse_clients,
@@ -259,6 +294,51 @@ fn check_config(file: &Path) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn provision(file: &Path, root: &Path) -> anyhow::Result<ExitCode> {
+    use lotse_server::provision::{Outcome, run};
+    match run(file, root)? {
+        Outcome::Applied { applied, kept } => {
+            for p in &applied.written {
+                println!("wrote {}", p.display());
+            }
+            println!(
+                "{}: applied; secrets removed, copy kept as {}",
+                file.display(),
+                kept.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::NeedsProvisioning { problems, marker } => {
+            eprintln!("{}: {} problem(s)", file.display(), problems.len());
+            for p in problems {
+                eprintln!("  {p}");
+            }
+            eprintln!(
+                "nothing applied; the device shows these until fixed ({})",
+                marker.display()
+            );
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+async fn needs_provisioning(
+    addr: std::net::SocketAddr,
+    lines: Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let addr = listener.local_addr()?;
+    println!("lotse {} listening on {addr}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "needs provisioning: {}",
+        lines.iter().skip(1).cloned().collect::<Vec<_>>().join("; ")
+    );
+    lotse_server::http::provisioning::serve(listener, lines, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()> {

@@ -85,7 +85,8 @@ impl Server {
         Self::spawn(cmd, config.parent().unwrap_or(Path::new(".")))
     }
 
-    fn spawn(mut cmd: Command, data: &Path) -> Server {
+    /// Any `lotse` command line that serves and prints "listening on ADDR".
+    pub fn spawn(mut cmd: Command, data: &Path) -> Server {
         let mut child = cmd
             .env("LOTSE_LOG", "warn")
             .stdout(Stdio::piped())

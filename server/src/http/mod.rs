@@ -5,6 +5,7 @@ pub mod api;
 pub mod error;
 pub mod feed;
 pub mod openapi;
+pub mod provisioning;
 pub mod public;
 pub mod sim;
 pub mod sse;

@@ -13,4 +13,5 @@ mod gpio;
 mod http_flow;
 mod outbox;
 mod printing;
+mod provision;
 mod scanning;
