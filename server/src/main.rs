@@ -48,6 +48,26 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// Copy the database (consistent while the appliance runs) into FILE.
+    Backup {
+        #[arg(long)]
+        to: PathBuf,
+        /// Data directory (default: the config's server.data_dir, else /var/lib/lotse).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Replace the database with a backup (stop the appliance first). Refuses a backup
+    /// from a newer Lotse; the replaced database is kept in DATA/backups/.
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Validate lotse-provision.toml, apply it to ROOT and wipe its secrets from the boot
     /// partition; exit 2 and leave a needs-provisioning marker when it is invalid.
     Provision {
@@ -215,6 +235,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Provision { file, root } => provision(&file, &root),
+        Command::Backup { to, data, config } => {
+            let db = data_dir(data, config.as_deref())?.join("lotse.db");
+            anyhow::ensure!(db.is_file(), "no database at {}", db.display());
+            lotse_server::storage::backup::backup(&db, &to)
+                .with_context(|| format!("backup of {} to {}", db.display(), to.display()))?;
+            let size = std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0);
+            println!("{} → {} ({size} bytes)", db.display(), to.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { from, data, config } => {
+            let dir = data_dir(data, config.as_deref())?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let db = dir.join("lotse.db");
+            let saved = lotse_server::storage::backup::restore(&from, &db)
+                .with_context(|| format!("restore of {} from {}", db.display(), from.display()))?;
+            println!("{} restored from {}", db.display(), from.display());
+            if let Some(s) = saved {
+                println!("the replaced database is kept as {}", s.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench {
             seconds,
             sse_clients,
@@ -294,6 +336,18 @@ fn check_config(file: &Path) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--data`, else the config's data directory, else the production default.
+fn data_dir(data: Option<PathBuf>, config: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(d) = data {
+        return Ok(d);
+    }
+    let from_config = match config {
+        Some(c) => Settings::load(c)?.data_dir,
+        None => None,
+    };
+    Ok(from_config.unwrap_or_else(|| PathBuf::from("/var/lib/lotse")))
 }
 
 fn provision(file: &Path, root: &Path) -> anyhow::Result<ExitCode> {

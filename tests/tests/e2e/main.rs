@@ -4,6 +4,7 @@
 // A panic is how a test reports failure.
 #![allow(clippy::unwrap_used)]
 
+mod backup;
 mod bad_input;
 mod browser;
 mod cli;
