@@ -80,7 +80,8 @@ pub fn restore(from: &Path, db: &Path) -> Result<Option<PathBuf>> {
         });
     }
     let saved = if db.exists() {
-        Some(automatic(db, "before-restore")?)
+        // A database too damaged to copy (what a failed update may leave) is moved aside.
+        Some(automatic(db, "before-restore").or_else(|_| set_aside(db))?)
     } else {
         None
     };
@@ -94,6 +95,23 @@ pub fn restore(from: &Path, db: &Path) -> Result<Option<PathBuf>> {
     drop(src);
     dst.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
     Ok(saved)
+}
+
+/// Moves a damaged database (and its WAL) into `DATA/backups/NNNN-damaged.db`.
+fn set_aside(db: &Path) -> Result<PathBuf> {
+    let dir = db.parent().unwrap_or(Path::new(".")).join("backups");
+    let io = |e: std::io::Error| StorageError::Malformed(format!("{}: {e}", db.display()));
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let next = numbered(&dir).last().map(|(n, _)| n + 1).unwrap_or(1);
+    let dest = dir.join(format!("{next:04}-damaged.db"));
+    std::fs::rename(db, &dest).map_err(io)?;
+    for ext in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{ext}", db.display()));
+        if side.exists() {
+            let _ = std::fs::rename(&side, PathBuf::from(format!("{}{ext}", dest.display())));
+        }
+    }
+    Ok(dest)
 }
 
 /// A numbered copy in `DATA/backups/` (`NNNN-<why>.db`); the oldest beyond [`KEEP`] go.
@@ -220,6 +238,22 @@ mod tests {
         // Opening an up-to-date database makes no copy.
         open_connection(&p).unwrap();
         assert_eq!(numbered(&dir.path().join("backups")).len(), 1);
+    }
+
+    #[test]
+    fn a_damaged_database_is_set_aside_by_restore() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db_with_row(dir.path());
+        let copy = dir.path().join("copy.db");
+        backup(&db, &copy).unwrap();
+        std::fs::write(&db, b"not a database any more").unwrap();
+        let saved = restore(&copy, &db).unwrap().unwrap();
+        assert!(saved.ends_with("0001-damaged.db"), "{saved:?}");
+        let c = Connection::open(&db).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM probe", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
     }
 
     #[test]
