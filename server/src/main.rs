@@ -221,7 +221,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .with_context(|| format!("--listen {l:?} is not an address:port"))
                 })
                 .transpose()?;
-            if let Some(lines) = lotse_server::provision::read_marker(&data) {
+            // Not provisioned yet (no file was ever applied): say so on the screen
+            // rather than fail and restart forever.
+            let marker = lotse_server::provision::read_marker(&data).or_else(|| {
+                (!config.exists()).then(|| {
+                    vec![
+                        "lotse-provision.toml".to_string(),
+                        format!(
+                            "no configuration at {}: put lotse-provision.toml onto the boot partition and restart",
+                            config.display()
+                        ),
+                    ]
+                })
+            });
+            if let Some(lines) = marker {
                 let addr = listen
                     .or_else(|| loaded.as_ref().ok().map(|s| s.listen))
                     .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 8080)));

@@ -804,6 +804,33 @@ fn write_file(
     Ok(())
 }
 
+/// The `lotse` user's and group's ids in the target root's passwd/group files.
+fn lotse_ids(root: &Path) -> (Option<u32>, Option<u32>) {
+    let id = |file: &str| {
+        fs::read_to_string(root.join(file)).ok().and_then(|t| {
+            t.lines().find_map(|l| {
+                let mut f = l.split(':');
+                (f.next() == Some("lotse"))
+                    .then(|| f.nth(1).and_then(|x| x.parse().ok()))
+                    .flatten()
+            })
+        })
+    };
+    (id("etc/passwd"), id("etc/group"))
+}
+
+/// Files the appliance reads run as user `lotse`: group `lotse` (and the owner too
+/// for `owner`). Without that user in the root (tests) the files stay root's.
+fn give_to_lotse(root: &Path, rel: &str, owner: bool) -> Result<(), ProvisionError> {
+    let (uid, gid) = lotse_ids(root);
+    if gid.is_none() {
+        return Ok(());
+    }
+    let path = root.join(rel);
+    std::os::unix::fs::chown(&path, if owner { uid } else { None }, gid)
+        .map_err(|source| ProvisionError::Write { path, source })
+}
+
 /// `systemctl enable` as a symlink, so it also works on a root that is not running.
 fn enable(
     root: &Path,
@@ -893,10 +920,13 @@ impl Provision {
         }
         if let Some(h) = admin_hash {
             write_file(root, ADMIN_HASH, format!("{h}\n").as_bytes(), 0o600, &mut a)?;
+            // The appliance (user lotse) checks the admin's logins against it.
+            give_to_lotse(root, ADMIN_HASH, true)?;
         }
         for (f, body) in copies {
             let mode = if f.secret { 0o640 } else { 0o644 };
             write_file(root, &format!("etc/lotse/{}", f.name), &body, mode, &mut a)?;
+            give_to_lotse(root, &format!("etc/lotse/{}", f.name), false)?;
         }
         match &self.config {
             Some(cfg) => {
@@ -907,10 +937,13 @@ impl Provision {
                 );
                 // Holds the case-system secrets: readable by root and the lotse group.
                 write_file(root, CONFIG, body.as_bytes(), 0o640, &mut a)?;
+                give_to_lotse(root, CONFIG, false)?;
                 enable(root, "lotse.service", "multi-user.target", true, &mut a)?;
             }
             None => enable(root, "lotse.service", "multi-user.target", false, &mut a)?,
         }
+        // The kiosk session reads it (its default is the local page, which shows
+        // provisioning problems while there are any).
         let env = format!("LOTSE_KIOSK_URL={}\n", self.kiosk_url());
         write_file(root, KIOSK_ENV, env.as_bytes(), 0o644, &mut a)?;
         enable(

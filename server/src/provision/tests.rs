@@ -349,6 +349,35 @@ fn rcgen_like_pem() -> (Vec<u8>, Vec<u8>) {
 }
 
 #[test]
+fn files_the_appliance_reads_belong_to_group_lotse() {
+    let me_uid = fs::metadata("/proc/self").unwrap();
+    let (uid, gid) = (
+        std::os::unix::fs::MetadataExt::uid(&me_uid),
+        std::os::unix::fs::MetadataExt::gid(&me_uid),
+    );
+    let root = tempfile::tempdir().unwrap();
+    fs::create_dir_all(root.path().join("etc")).unwrap();
+    // Our own ids stand in for lotse's, so chown works without privileges.
+    fs::write(
+        root.path().join("etc/passwd"),
+        format!(
+            "root:x:0:0::/root:/bin/sh\nlotse:x:{uid}:{gid}::/var/lib/lotse:/usr/sbin/nologin\n"
+        ),
+    )
+    .unwrap();
+    fs::write(
+        root.path().join("etc/group"),
+        format!("root:x:0:\nlotse:x:{gid}:\n"),
+    )
+    .unwrap();
+    assert_eq!(lotse_ids(root.path()), (Some(uid), Some(gid)));
+    let p = parse(HUB, Path::new("/boot")).unwrap();
+    p.apply(root.path()).unwrap();
+    let m = fs::metadata(root.path().join(CONFIG)).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::gid(&m), gid);
+}
+
+#[test]
 fn header_detection_ignores_arrays() {
     assert_eq!(header("[device]").as_deref(), Some("device"));
     assert_eq!(header("[network.wifi] # x").as_deref(), Some("network"));

@@ -166,3 +166,23 @@ async fn a_bad_file_shows_its_problems_on_screen() {
     );
     assert!(!data.join("needs-provisioning").exists());
 }
+
+#[tokio::test]
+async fn an_unprovisioned_device_says_so_instead_of_failing() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("var/lib/lotse");
+    let mut cmd = Command::new(lotse_bin());
+    cmd.args(["serve", "--config"])
+        .arg(root.path().join("etc/lotse/lotse.toml"))
+        .arg("--data")
+        .arg(&data)
+        .args(["--listen", "127.0.0.1:0"]);
+    let server = Server::spawn(cmd, &data);
+    let page = client().get(server.url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 503);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("put lotse-provision.toml onto the boot partition"),
+        "{html}"
+    );
+}
