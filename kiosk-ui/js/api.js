@@ -59,7 +59,7 @@ export async function api(path, { method = "GET", body, headers = {}, timeoutMs 
 export const UI_CONFIG_DEFAULTS = Object.freeze({
   site_name: "Lotse",
   languages: ["de", "en", "uk", "ru", "ar", "fa", "tr", "ro", "bg"],
-  id_scan: { enabled: false, documents: [] },
+  id_scan: { enabled: false, documents: [], privacy_notices: {} },
   privacy: { retention_days: 90, dpo: "" },
   kiosk_reset_seconds: 20,
 });
@@ -81,6 +81,12 @@ export async function loadUiConfig() {
     id_scan: {
       enabled: Boolean(cfg.id_scan && cfg.id_scan.enabled),
       documents: (cfg.id_scan && Array.isArray(cfg.id_scan.documents) && cfg.id_scan.documents) || [],
+      privacy_notices:
+        (cfg.id_scan &&
+          cfg.id_scan.privacy_notices &&
+          typeof cfg.id_scan.privacy_notices === "object" &&
+          cfg.id_scan.privacy_notices) ||
+        {},
     },
     privacy: {
       retention_days: Number((cfg.privacy && cfg.privacy.retention_days) || d.privacy.retention_days),

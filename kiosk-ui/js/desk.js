@@ -563,7 +563,40 @@ function renderWaiting() {
   $("active-empty").hidden = active.length > 0;
 }
 
+/**
+ * Live figures: people waiting per concern (all concerns, not only this counter's),
+ * the longest current wait, and the server's estimate for a newcomer. Redrawn after
+ * every refresh (which every live event triggers) and with the minute timer.
+ */
+function renderLive() {
+  const now = Date.now();
+  const waiting = state.tickets.filter((t) => t.status === "waiting");
+  const longest = (list) => {
+    const m = list.map((t) => minutesSince(t.arrived_at, now)).filter((x) => x !== null);
+    return m.length ? Math.max(...m) : null;
+  };
+  const rows = state.services.map((s) => {
+    const mine = waiting.filter((t) => t.service === s.id);
+    const n = Number.isFinite(s.waiting) ? s.waiting : mine.length;
+    const l = longest(mine);
+    return el(
+      "tr",
+      { dataset: { testid: "desk-live-row", service: s.id } },
+      el("th", { scope: "row" }, serviceLabel(s.id)),
+      el("td", { class: "num" }, String(n)),
+      el("td", { class: `num${l !== null && l >= LONG_WAIT_MINUTES ? " long" : ""}` }, l === null ? "–" : `${l} Min.`),
+      el("td", { class: "num" }, n > 0 || s.estimated_wait_minutes > 0 ? `≈ ${s.estimated_wait_minutes} Min.` : "sofort"),
+    );
+  });
+  $("live-body").replaceChildren(...rows);
+  const total = waiting.length;
+  const l = longest(waiting);
+  $("live-summary").textContent =
+    total === 0 ? "Niemand wartet." : `${total} warten · längste Wartezeit ${l === null ? "–" : `${l} Min.`}`;
+}
+
 function updateMinutes() {
+  renderLive();
   for (const cell of document.querySelectorAll("#waiting-body td[data-arrived]")) {
     cell.textContent = waitText(cell.dataset.arrived);
     const m = minutesSince(cell.dataset.arrived);
@@ -595,6 +628,7 @@ function renderAll() {
   renderCurrent();
   renderTransferTargets();
   renderWaiting();
+  renderLive();
   renderAlerts();
   updateButtons();
 }

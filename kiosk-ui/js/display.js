@@ -169,29 +169,28 @@ async function resync() {
   if (resyncing) return;
   resyncing = true;
   try {
-    const [services, counters, queue] = await Promise.allSettled([
-      api("/api/v1/services"),
-      api("/api/v1/counters"),
-      api("/api/v1/queue"),
-    ]);
+    // The staff-only queue and counters are not public; /api/v1/display is their
+    // reduction to numbers, counters and rooms.
+    const [services, view] = await Promise.allSettled([api("/api/v1/services"), api("/api/v1/display")]);
     if (services.status === "fulfilled" && Array.isArray(services.value)) {
       state.services = services.value.filter((s) => s && s.id);
       const w = {};
       for (const s of state.services) if (Number.isFinite(s.waiting)) w[s.id] = s.waiting;
       state.waiting = { ...state.waiting, ...w };
     }
-    if (counters.status === "fulfilled" && Array.isArray(counters.value)) {
-      state.counters = new Map(counters.value.filter((c) => c && c.id).map((c) => [c.id, c]));
+    const v = view.status === "fulfilled" ? view.value : null;
+    if (v && Array.isArray(v.counters)) {
+      state.counters = new Map(v.counters.filter((c) => c && c.id).map((c) => [c.id, c]));
     }
-    if (queue.status === "fulfilled" && queue.value && Array.isArray(queue.value.tickets)) {
-      const called = queue.value.tickets
+    if (v && Array.isArray(v.calls)) {
+      const called = v.calls
         .filter((t) => (t.status === "called" || t.status === "serving") && t.called_at)
         .map((t) => toCall(t));
       // Merge with what we showed: keeps recent history, adds calls missed while offline.
       const byId = new Map(state.calls.map((c) => [c.id, c]));
       for (const c of called) byId.set(c.id, c);
       state.calls = [...byId.values()].sort((a, b) => b.at - a.at).slice(0, MAX_CALLS);
-      if (queue.value.waiting) state.waiting = { ...state.waiting, ...queue.value.waiting };
+      if (v.waiting) state.waiting = { ...state.waiting, ...v.waiting };
     }
     renderCalls();
     renderWaiting();

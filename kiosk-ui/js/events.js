@@ -22,8 +22,15 @@ export const EVENT_KINDS = [
  * @param {() => void} [o.onOpen] called on every (re)connect, also the first
  * @param {() => void} [o.onLost] called when the connection drops
  * @param {string[]} [o.extraKinds] further event names to listen for
+ * @param {string} [o.url] the stream (the kiosk's scans come from /api/v1/kiosk/scans)
  */
-export function connectEvents({ onEvent, onOpen = () => {}, onLost = () => {}, extraKinds = [] }) {
+export function connectEvents({
+  onEvent,
+  onOpen = () => {},
+  onLost = () => {},
+  extraKinds = [],
+  url = "/api/v1/events",
+}) {
   let es = null;
   let retryTimer = null;
   let delay = 2000;
@@ -48,7 +55,7 @@ export function connectEvents({ onEvent, onOpen = () => {}, onLost = () => {}, e
 
   function open() {
     retryTimer = null;
-    es = new EventSource("/api/v1/events");
+    es = new EventSource(url);
     es.onopen = () => {
       delay = 2000;
       connected = true;

@@ -66,7 +66,8 @@ function newVisit() {
     history: [],
     services: [],
     service: null,
-    qr: null, // set by the (later) scanner integration
+    qr: null, // {scan, kind} of a scanned appointment code or visitor card
+    idScan: null, // scan id of an ID document read after consent
     idConsent: false,
     idempotencyKey: uuid4(),
     inFlight: false,
@@ -159,6 +160,9 @@ function reset() {
   $("error-text").textContent = "";
   $("privacy-retention").textContent = "";
   $("privacy-dpo").textContent = "";
+  clearScanMessages();
+  $("privacy-site-notice").textContent = "";
+  $("privacy-site-notice").hidden = true;
 
   setLanguage(DEFAULT_LANGUAGE);
   show("language", { push: false });
@@ -299,6 +303,10 @@ function afterQr() {
     $("privacy-dpo").textContent = config.privacy.dpo
       ? t("privacy.dpo", { dpo: config.privacy.dpo })
       : t("privacy.dpo_reception");
+    // The site's own notice from the admin screen, in the visitor's language.
+    const notice = config.id_scan.privacy_notices[visit.lang] || "";
+    $("privacy-site-notice").textContent = notice;
+    $("privacy-site-notice").hidden = !notice;
     show("privacy");
   } else {
     submit();
@@ -319,6 +327,91 @@ function afterId() {
   submit();
 }
 
+// -------------------------------------------------------------------- scans
+//
+// Hand scanners, MRZ readers and the camera are read by the appliance; their results
+// arrive here as `scan` events. Only ids and what the visitor must see reach the page;
+// an ID document's data is shown once, for consent, and wiped with the visit.
+
+function clearScanMessages() {
+  for (const id of ["service-message", "qr-message", "id-message"]) {
+    $(id).textContent = "";
+    $(id).hidden = true;
+    $(id).classList.remove("notice-ok", "notice-warn");
+  }
+  $("id-person").hidden = true;
+  $("id-name").textContent = "";
+  $("id-birth").textContent = "";
+}
+
+function scanMessage(id, text, ok) {
+  const m = $(id);
+  m.textContent = text;
+  m.classList.toggle("notice-ok", ok);
+  m.classList.toggle("notice-warn", !ok);
+  m.hidden = false;
+}
+
+function formatBirthDate(iso) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || "");
+  return m ? `${m[3]}.${m[2]}.${m[1]}` : iso || "";
+}
+
+function onScan(data) {
+  const v = visit;
+  if (!data || typeof data !== "object" || v.inFlight || v.ticket) return;
+  armIdle();
+  const where = v.step === "service" ? "service-message" : v.step === "qr" ? "qr-message" : null;
+  if (v.step === "id") {
+    if (data.kind === "id_document" && data.scan && data.person) {
+      v.idScan = data.scan;
+      $("id-message").hidden = true;
+      $("id-name").textContent = `${data.person.given_names} ${data.person.surname}`.trim();
+      $("id-birth").textContent = t("kiosk.id.birth_date", { date: formatBirthDate(data.person.birth_date) });
+      $("id-person").hidden = false;
+    } else if (data.kind === "refused" && data.message_key) {
+      scanMessage("id-message", t(data.message_key), false);
+    }
+    return;
+  }
+  if (!where) return; // scans count only while the visitor is choosing
+  if (data.kind === "appointment" && data.scan) {
+    const s = v.services.find((x) => x.id === data.service);
+    if (!s) {
+      scanMessage(where, t("kiosk.qr.error.invalid"), false);
+      return;
+    }
+    if (!v.service || v.service.id !== s.id) v.idempotencyKey = uuid4();
+    v.service = s;
+    v.qr = { scan: data.scan, kind: data.kind };
+    scanMessage(where, t("kiosk.qr.appointment_found"), true);
+    if (v.step === "service") show("qr");
+    scanMessage("qr-message", t("kiosk.qr.appointment_found"), true);
+    setTimeout(() => {
+      if (v === visit && v.step === "qr") afterQr();
+    }, 1200);
+  } else if (data.kind === "visitor_card" && data.scan) {
+    v.qr = { scan: data.scan, kind: data.kind };
+    scanMessage(where, t("kiosk.qr.card_found"), true);
+    if (v.step === "qr") {
+      setTimeout(() => {
+        if (v === visit && v.step === "qr") afterQr();
+      }, 1200);
+    }
+  } else if (data.kind === "refused" && data.message_key && data.message_key.startsWith("kiosk.qr.")) {
+    scanMessage(where, t(data.message_key), false);
+  } else if (data.kind === "refused" && data.message_key) {
+    scanMessage(where, t(data.message_key), false);
+  }
+  // An ID document read outside the consent step is not used; the server forgets it.
+}
+
+function watchScans() {
+  connectEvents({ url: "/api/v1/kiosk/scans", extraKinds: ["scan"], onEvent: (kind, data) => {
+    if (kind === "scan") onScan(data);
+  } });
+}
+
 // ---------------------------------------------------------------- check-in
 
 async function submit() {
@@ -328,7 +421,11 @@ async function submit() {
   lockStep();
   show("busy");
   const body = { service: v.service.id, language: v.lang };
-  if (v.qr) body.qr = v.qr;
+  if (v.qr) body.scan = v.qr.scan;
+  if (v.idScan) {
+    body.id_scan = v.idScan;
+    body.consent = v.idConsent;
+  }
   let ticket;
   try {
     ticket = await api("/api/v1/checkins", {
@@ -341,6 +438,13 @@ async function submit() {
   } catch (e) {
     if (v !== visit) return;
     v.inFlight = false;
+    if (e instanceof ApiError && e.status === 410) {
+      // The scan expired (or was used): forget it, the visitor can scan again.
+      v.qr = null;
+      v.idScan = null;
+      showError(e, null, t("kiosk.scan.expired"));
+      return;
+    }
     showError(e, submit); // the retry re-uses the same Idempotency-Key
     return;
   }
@@ -437,7 +541,10 @@ function wire() {
   $("privacy-consent").addEventListener("click", tap(() => privacyAnswer(true)));
   $("privacy-decline").addEventListener("click", tap(() => privacyAnswer(false)));
   $("id-continue").addEventListener("click", tap(afterId));
-  $("id-skip").addEventListener("click", tap(afterId));
+  $("id-skip").addEventListener("click", tap(() => {
+    visit.idScan = null; // skipping means: do not use what was read
+    afterId();
+  }));
   $("error-retry").addEventListener("click", tap(retry));
   // The whole ticket screen (including "Done") ends the visit.
   section("ticket").addEventListener("click", tap(() => {
@@ -472,6 +579,7 @@ function watchButton() {
 async function boot() {
   wire();
   watchButton();
+  watchScans();
   await loadCatalogs([DEFAULT_LANGUAGE, "en"]);
   shownLanguages = ALL_LANGUAGES.slice();
   renderLanguages();

@@ -29,19 +29,36 @@ pub enum StartError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error("stored admin settings: {0}")]
+    Settings(#[from] crate::settings_store::SettingsError),
     #[error("GPIO: {0}")]
     Gpio(lotse_firmware::gpio::GpioError),
     #[error("cannot set up ticket printing: {0}")]
     Printer(String),
     #[error("HTTP server failed: {0}")]
     Serve(std::io::Error),
+    #[error("cannot set up the demo accounts: {0}")]
+    Auth(#[from] crate::auth::AuthError),
+}
+
+/// The password of the demo accounts `desk` and `admin`.
+#[derive(Debug, Clone)]
+pub enum DemoPassword {
+    /// Taken from `LOTSE_DEMO_PASSWORD`; not printed.
+    FromEnv,
+    /// Generated at this start; printed next to the URLs.
+    Generated(String),
 }
 
 /// A started appliance, not yet serving.
 #[derive(Debug)]
 pub struct Appliance {
     pub state: AppState,
+    /// Set in demo mode.
+    pub demo_password: Option<DemoPassword>,
     shutdown: watch::Sender<bool>,
+    /// Scanner devices feeding the scan hub; stopped at shutdown.
+    scanners: Vec<lotse_firmware::scanner::SourceHandle>,
 }
 
 /// The database file inside a data directory.
@@ -51,7 +68,7 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 
 impl Appliance {
     pub async fn start(
-        settings: Settings,
+        mut settings: Settings,
         data_dir: &Path,
         clock: Arc<dyn Clock>,
     ) -> Result<Appliance, StartError> {
@@ -64,6 +81,7 @@ impl Appliance {
         let db = Db::open(&db_path(data_dir), clock.clone(), move |events| {
             publisher.publish(events)
         })?;
+        crate::settings_store::apply_at_start(&db, &mut settings).await?;
         let queue = Queue::new(db, settings.queue.clone());
         queue.sync_site(&settings).await?;
         queue.prune_events().await?;
@@ -81,7 +99,29 @@ impl Appliance {
             data_dir.join("announcements"),
         );
         let gpio = lotse_firmware::gpio::start(&settings.gpio).map_err(StartError::Gpio)?;
+        let scans = crate::scanning::hub::ScanHub::new(settings.scanning.clone(), clock.clone());
+        let feed_token = settings
+            .case_system
+            .as_ref()
+            .and_then(|c| c.feed_token.as_ref())
+            .map(|t| t.expose());
+        let auth = crate::auth::Auth::new(queue.db().clone(), clock.clone(), feed_token);
+        let demo_password = if settings.demo {
+            let (password, shown) = match std::env::var("LOTSE_DEMO_PASSWORD") {
+                Ok(p) if !p.is_empty() => (p, DemoPassword::FromEnv),
+                _ => {
+                    let p = crate::auth::random_secret()[..16].to_string();
+                    (p.clone(), DemoPassword::Generated(p))
+                }
+            };
+            auth.ensure_demo_accounts(&password).await?;
+            Some(shown)
+        } else {
+            None
+        };
         let state = AppState {
+            auth,
+            scans,
             outputs: gpio.outputs,
             gpio_sim: gpio.sim.filter(|_| settings.demo),
             announcer,
@@ -94,7 +134,13 @@ impl Appliance {
             started: Instant::now(),
         };
         crate::hardware::spawn(state.clone(), gpio.events);
-        Ok(Appliance { state, shutdown })
+        let scanners = crate::scanning::devices::start(&state.settings.scanning, &state.scans);
+        Ok(Appliance {
+            state,
+            shutdown,
+            demo_password,
+            scanners,
+        })
     }
 
     /// Serves until `signal` completes, then shuts down gracefully.
@@ -103,8 +149,19 @@ impl Appliance {
         listener: TcpListener,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        let Appliance { state, shutdown } = self;
+        let Appliance {
+            state,
+            shutdown,
+            scanners,
+            ..
+        } = self;
         let maintenance = tokio::spawn(maintenance(state.clone()));
+        let purge = crate::retention::spawn(
+            state.queue.db().clone(),
+            state.settings.retention,
+            crate::retention::Delivery::of(&state.settings),
+            state.shutdown.clone(),
+        );
         if let Some(n) = crate::watchdog::Notifier::from_env() {
             if let Err(e) = n.notify("READY=1") {
                 tracing::warn!("cannot notify systemd: {e}");
@@ -127,11 +184,24 @@ impl Appliance {
             // Ends the SSE streams, which would otherwise keep the server open.
             let _ = shutdown.send(true);
         };
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(graceful)
-            .await;
+        // The peer address feeds the login rate limit.
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(graceful)
+        .await;
         maintenance.abort();
+        purge.abort();
+        let _ = purge.await;
         outbox.stop().await;
+        // Stopping joins the device threads (up to ~200 ms each): off the runtime.
+        let _ = tokio::task::spawn_blocking(move || {
+            for h in scanners {
+                h.stop();
+            }
+        })
+        .await;
         state.queue.db().close().await;
         tracing::info!("database closed");
         served.map_err(StartError::Serve)

@@ -53,11 +53,16 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-async fn start_server(exe: &Path, data: &Path) -> Result<(Child, String), BenchError> {
+async fn start_server(
+    exe: &Path,
+    data: &Path,
+    password: &str,
+) -> Result<(Child, String), BenchError> {
     let mut child = Command::new(exe)
         .args(["demo", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .env("LOTSE_LOG", "warn")
+        .env("LOTSE_DEMO_PASSWORD", password)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -90,12 +95,46 @@ async fn checkin(client: &reqwest::Client, base: &str, service: &str) -> Result<
     Ok(())
 }
 
+/// Logs in as the demo `desk`; returns the headers every staff request carries.
+async fn login(base: &str, password: &str) -> Result<reqwest::header::HeaderMap, BenchError> {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/login"))
+        .json(&serde_json::json!({"username": "desk", "password": password}))
+        .send()
+        .await?;
+    if r.status() != reqwest::StatusCode::OK {
+        return Err(BenchError::Unexpected(format!(
+            "login answered {}",
+            r.status()
+        )));
+    }
+    let cookie = r
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
+        .ok_or_else(|| BenchError::Unexpected("login without a session cookie".into()))?;
+    let body: serde_json::Value = r.json().await?;
+    let csrf = body["csrf_token"].as_str().unwrap_or_default().to_string();
+    let mut h = reqwest::header::HeaderMap::new();
+    for (k, v) in [("cookie", cookie), ("x-csrf-token", csrf)] {
+        let v = reqwest::header::HeaderValue::from_str(&v)
+            .map_err(|e| BenchError::Unexpected(format!("login answer: {e}")))?;
+        h.insert(k, v);
+    }
+    Ok(h)
+}
+
 pub async fn run(exe: &Path, opts: Options) -> Result<String, BenchError> {
     let dir = tempfile_dir()?;
-    let (mut child, base) = start_server(exe, &dir).await?;
+    let password = crate::auth::random_secret();
+    let (mut child, base) = start_server(exe, &dir, &password).await?;
     let pid = child.id().unwrap_or(0);
+    // One client for everything: check-ins ignore the session, call-next needs it.
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
+        .default_headers(login(&base, &password).await?)
         .build()?;
     let services = ["residence", "work", "housing", "naturalisation", "general"];
     let mut report = String::new();

@@ -85,6 +85,18 @@ struct RawConfig {
     gpio: RawGpio,
     #[serde(default)]
     kiosk: RawKiosk,
+    #[serde(default)]
+    scanning: crate::scanning::settings::RawScanning,
+    #[serde(default)]
+    retention: RawRetention,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    personal_data_days_after_delivery: Option<Spanned<i64>>,
+    max_days: Option<Spanned<i64>>,
+    technical_days: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -198,8 +210,14 @@ pub struct Settings {
     /// Buttons, sensors, lamps: the validated pin map (backend `none` by default).
     pub gpio: lotse_firmware::gpio::PinMap,
     pub kiosk: KioskSettings,
+    /// ID documents (off by default) and appointment-code keys.
+    pub scanning: crate::scanning::settings::ScanSettings,
+    /// How long personal data and old tickets are kept (`crate::retention`).
+    pub retention: RetentionSettings,
     /// Started by `lotse demo`: simulated hardware and its test routes.
     pub demo: bool,
+    /// Served over HTTPS: the session cookie becomes `__Host-lotse_session` + `Secure`.
+    pub tls_enabled: bool,
 }
 
 /// Where tickets are printed.
@@ -242,6 +260,61 @@ pub struct KioskSettings {
     pub default_service: String,
     /// Seconds the ticket stays on screen.
     pub reset_seconds: u32,
+}
+
+/// The upper bound of `retention.max_days`: personal data is never kept longer.
+pub const RETENTION_MAX_DAYS: u32 = 90;
+
+/// How long data is kept; see `crate::retention` for what each period means.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Personal data goes at the end of the Berlin day this many days after the visit
+    /// was delivered to the case system (0: the end of the delivery day).
+    pub personal_data_days_after_delivery: u32,
+    /// Personal data goes after this many days whether delivered or not (1..=90).
+    pub max_days: u32,
+    /// Tickets (without personal data) and the audit log go after this many days.
+    pub technical_days: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            personal_data_days_after_delivery: 1,
+            max_days: RETENTION_MAX_DAYS,
+            technical_days: 400,
+        }
+    }
+}
+
+impl RetentionSettings {
+    /// Every rule a retention setting must follow, as `(key, message)` pairs; shared by
+    /// the configuration file and the admin screen.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.max_days == 0 || self.max_days > RETENTION_MAX_DAYS {
+            out.push((
+                "max_days",
+                format!("must be between 1 and {RETENTION_MAX_DAYS} (personal data is never kept longer)"),
+            ));
+        }
+        if self.personal_data_days_after_delivery > self.max_days.min(RETENTION_MAX_DAYS) {
+            out.push((
+                "personal_data_days_after_delivery",
+                "must not be longer than max_days".to_string(),
+            ));
+        }
+        if self.technical_days < self.max_days || self.technical_days > 3650 {
+            out.push((
+                "technical_days",
+                "must be between max_days and 3650".to_string(),
+            ));
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -703,6 +776,7 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
         .case_system
         .as_ref()
         .map(|c| crate::outbox::settings::validate(c, &mut bad));
+    let scanning = crate::scanning::settings::validate(&raw.scanning, &mut bad);
 
     let gpio = {
         use lotse_firmware::gpio::{Backend, RawGpioConfig, validate as validate_pins};
@@ -799,6 +873,43 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
         },
     };
 
+    let retention = {
+        let d = RetentionSettings::default();
+        let day = |v: &Option<Spanned<i64>>, default: u32| -> (u32, Option<usize>) {
+            match v {
+                None => (default, None),
+                Some(n) => {
+                    let line = Some(line_of(src, n.span().start));
+                    (u32::try_from(*n.get_ref()).unwrap_or(u32::MAX), line)
+                }
+            }
+        };
+        let (after, after_line) = day(
+            &raw.retention.personal_data_days_after_delivery,
+            d.personal_data_days_after_delivery,
+        );
+        let (max, max_line) = day(&raw.retention.max_days, d.max_days);
+        let (technical, technical_line) = day(&raw.retention.technical_days, d.technical_days);
+        let r = RetentionSettings {
+            personal_data_days_after_delivery: after,
+            max_days: max,
+            technical_days: technical,
+        };
+        for (key, message) in r.problems() {
+            let line = match key {
+                "max_days" => max_line,
+                "technical_days" => technical_line,
+                _ => after_line,
+            };
+            problems.push(Problem {
+                line,
+                key: format!("retention.{key}"),
+                message,
+            });
+        }
+        r
+    };
+
     let Some(gpio) = gpio.filter(|_| problems.is_empty()) else {
         return Err(ConfigError::Invalid(problems));
     };
@@ -811,7 +922,10 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
         },
         gpio,
         kiosk,
+        scanning,
+        retention,
         demo: false,
+        tls_enabled: false,
         announcements: AnnouncementSettings {
             enabled: raw.announcements.enabled.unwrap_or(true),
             espeak: raw
@@ -910,6 +1024,33 @@ services = ["a", "nope"]
         assert!(p[0].message.contains("colour"), "{}", p[0].message);
         let p = problems("[site\nid = 1");
         assert_eq!(p[0].line, Some(1));
+    }
+
+    #[test]
+    fn retention_is_capped_at_90_days_with_the_line() {
+        let base = Settings::demo(None).unwrap();
+        assert_eq!(base.retention, RetentionSettings::default());
+        let site = "[site]\nid = \"x\"\n[[services]]\nid = \"a\"\nprefix = \"A\"\n[[counters]]\nid = \"c\"\nname = \"C\"\nservices = [\"a\"]\n";
+        let p = problems(&format!(
+            "{site}[retention]\nmax_days = 120\npersonal_data_days_after_delivery = -1\n"
+        ));
+        let text: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        assert_eq!(p.len(), 2, "{text:#?}");
+        assert!(
+            text[0].starts_with("line 11: retention.max_days"),
+            "{text:#?}"
+        );
+        assert!(
+            text[1].starts_with("line 12: retention.personal_data_days_after_delivery"),
+            "{text:#?}"
+        );
+        let ok = Settings::from_toml(&format!(
+            "{site}[retention]\nmax_days = 30\npersonal_data_days_after_delivery = 0\n"
+        ))
+        .unwrap();
+        assert_eq!(ok.retention.max_days, 30);
+        assert_eq!(ok.retention.personal_data_days_after_delivery, 0);
+        assert_eq!(ok.retention.technical_days, 400);
     }
 
     #[test]

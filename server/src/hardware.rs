@@ -52,7 +52,11 @@ pub async fn handle(state: &AppState, ev: &GpioEvent) {
             let Some(counter) = ev.counter.as_deref() else {
                 return;
             };
-            match state.queue.call_next(counter).await {
+            match state
+                .queue
+                .call_next_by(counter, &crate::audit::button(counter))
+                .await
+            {
                 // The lamp and the display follow from the `ticket.called` event.
                 Ok(Some(_)) => {}
                 Ok(None) => {
@@ -78,7 +82,10 @@ pub async fn handle(state: &AppState, ev: &GpioEvent) {
                 .and_then(|c| c.current_ticket)
                 .filter(|t| t.status == crate::queue::Status::Called);
             if let Some(t) = current {
-                let _ = state.queue.act(t.id, Action::Recall).await;
+                let _ = state
+                    .queue
+                    .act_by(t.id, Action::Recall, &crate::audit::button(counter))
+                    .await;
             }
         }
         (PinFunction::TicketButton, EventKind::Pressed) => ticket_button(state).await,
@@ -126,6 +133,7 @@ async fn ticket_button(state: &AppState) {
         language: "de".into(),
         appointment: false,
         idempotency_key: None,
+        identification: Default::default(),
     };
     match state.queue.check_in(req).await {
         Ok((mut t, _)) => {

@@ -2,12 +2,16 @@
 //!
 //! Modules:
 //! - [`assets`]: the embedded `kiosk-ui/` files, catalogs and fonts;
+//! - [`audit`]: the log of staff actions, free of personal data;
 //! - [`auth`]: staff accounts, sessions, API tokens and roles;
 //! - [`config`]: the TOML configuration, validated into [`config::Settings`];
 //! - [`clock`]: wall-clock time behind a trait, Berlin days;
 //! - [`storage`]: the SQLite file, its migrations and the database thread;
 //! - [`queue`]: services, counters, tickets and their rules;
+//! - [`retention`]: the purge of personal data after its retention period;
+//! - [`settings_store`]: admin-screen settings laid over the configuration file;
 //! - [`scanning`]: MRZ parsing of ID documents;
+//! - [`stats`]: aggregates that outlive the purge of personal data, export, charts;
 //! - [`printing`]: the print queue that never holds up a check-in;
 //! - [`tickets`]: the printed ticket: one layout, raster (ESC/POS) and PDF;
 //! - [`events`]: committed changes fanned out to live subscribers;
@@ -26,6 +30,7 @@
 pub mod announce;
 pub mod appliance;
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod clock;
@@ -37,7 +42,10 @@ pub mod outbox;
 pub mod printing;
 pub mod provision;
 pub mod queue;
+pub mod retention;
 pub mod scanning;
+pub mod settings_store;
+pub mod stats;
 pub mod storage;
 pub mod tickets;
 pub mod watchdog;

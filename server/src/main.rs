@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use lotse_server::appliance::{Appliance, shutdown_signal};
+use lotse_server::appliance::{Appliance, DemoPassword, shutdown_signal};
 use lotse_server::clock::SystemClock;
 use lotse_server::config::{ConfigError, Settings};
 
@@ -83,14 +83,111 @@ enum Command {
         #[command(subcommand)]
         what: ScanCommand,
     },
+    /// Staff accounts in the appliance's database (works while it runs).
+    Account {
+        #[command(subcommand)]
+        what: AccountCommand,
+    },
+    /// API tokens for machine clients (case system pull feed, monitoring).
+    Token {
+        #[command(subcommand)]
+        what: TokenCommand,
+    },
+    /// Delete personal data whose retention period has passed ([retention]), then
+    /// checkpoint the WAL and VACUUM; prints what was deleted as JSON.
+    Purge {
+        /// The configuration file (its [retention] and [case_system] sections count).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The data directory (default: the configuration's, as `serve`/`demo` use).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The data belongs to `lotse demo` (demo defaults, --config laid over them).
+        #[arg(long)]
+        demo: bool,
+        /// Purge as of this time (RFC 3339) instead of now.
+        #[arg(long)]
+        now: Option<String>,
+    },
     /// Measure throughput, latency and memory of a real `lotse` process.
     Bench {
+        #[command(subcommand)]
+        what: Option<BenchCommand>,
         /// Seconds of sustained check-in load.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
         /// Live SSE clients during the call-to-event measurement.
         #[arg(long, default_value_t = 100)]
         sse_clients: usize,
+    },
+}
+
+/// Which database an operator command works on.
+#[derive(clap::Args, Debug)]
+struct DataArgs {
+    /// The configuration file whose `data_dir` holds the database.
+    #[arg(long, conflicts_with = "data")]
+    config: Option<PathBuf>,
+    /// The data directory directly (default /var/lib/lotse).
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountCommand {
+    /// Create an account; the password (at least 12 characters) is read from stdin.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// admin or desk
+        #[arg(long)]
+        role: String,
+        /// Read the password from stdin without a prompt (for scripts).
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Set a new password (read from stdin); ends the account's sessions.
+    Passwd {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create an API token and print it once; only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// feed or monitoring
+        #[arg(long)]
+        scope: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Write synthetic history through the statistics aggregates and time a report
+    /// over all of it (one year, about 150,000 visits, by default).
+    Stats {
+        /// Visits in total.
+        #[arg(long, default_value_t = 150_000)]
+        visits: u64,
+        /// Days of history, ending yesterday.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Keep the history in this database file (e.g. `<data>/lotse.db` for a demo
+        /// with figures); default: a temporary file.
+        #[arg(long)]
+        db: Option<PathBuf>,
     },
 }
 
@@ -270,7 +367,74 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Account { what } => runtime()?.block_on(account(what)),
+        Command::Token {
+            what: TokenCommand::Create { name, scope, data },
+        } => runtime()?.block_on(async move {
+            let scope: lotse_server::auth::Scope = scope.parse()?;
+            let (auth, db) = open_auth(&data)?;
+            let token = auth.create_token(&name, scope).await;
+            db.close().await;
+            println!("{}", token?);
+            eprintln!(
+                "API token {name:?} ({}) created; it is shown only now.",
+                scope.as_str()
+            );
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Purge {
+            config,
+            data,
+            demo,
+            now,
+        } => {
+            init_logging();
+            let settings = if demo {
+                Settings::demo(config.as_deref())?
+            } else {
+                let Some(config) = config else {
+                    anyhow::bail!("lotse purge needs --config FILE (or --demo)");
+                };
+                Settings::load(&config)?
+            };
+            let data = data
+                .or_else(|| settings.data_dir.clone())
+                .unwrap_or_else(|| {
+                    if demo {
+                        default_data_dir()
+                    } else {
+                        PathBuf::from("/var/lib/lotse")
+                    }
+                });
+            let clock: Arc<dyn lotse_server::clock::Clock> = match now {
+                None => Arc::new(SystemClock),
+                Some(t) => {
+                    let at = chrono::DateTime::parse_from_rfc3339(&t)
+                        .with_context(|| format!("--now {t:?} is not an RFC 3339 time"))?;
+                    Arc::new(lotse_server::clock::ManualClock::new(at.to_utc()))
+                }
+            };
+            let db = lotse_server::appliance::db_path(&data);
+            anyhow::ensure!(db.exists(), "there is no database at {}", db.display());
+            let report =
+                runtime()?.block_on(lotse_server::retention::run_offline(&db, &settings, clock))?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench {
+            what: Some(BenchCommand::Stats { visits, days, db }),
+            ..
+        } => {
+            let report = lotse_server::stats::bench::run(
+                &lotse_server::stats::bench::Options { visits, days },
+                db.as_deref(),
+            )
+            .context("stats bench")?;
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what: None,
             seconds,
             sse_clients,
         } => {
@@ -286,6 +450,74 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The auth store of the database an operator command names.
+fn open_auth(
+    args: &DataArgs,
+) -> anyhow::Result<(lotse_server::auth::Auth, lotse_server::storage::Db)> {
+    let dir = match (&args.data, &args.config) {
+        (Some(d), _) => d.clone(),
+        (None, Some(c)) => Settings::load(c)?
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("/var/lib/lotse")),
+        (None, None) => PathBuf::from("/var/lib/lotse"),
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let path = lotse_server::appliance::db_path(&dir);
+    let clock: Arc<dyn lotse_server::clock::Clock> = Arc::new(SystemClock);
+    let db = lotse_server::storage::Db::open(&path, clock.clone(), |_| {})
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    Ok((lotse_server::auth::Auth::new(db.clone(), clock, None), db))
+}
+
+/// One line from stdin, without its line end; prompts only on a terminal.
+fn read_password(quiet: bool) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if !quiet && std::io::stdin().is_terminal() {
+        eprint!("Password (at least 12 characters; it will be visible): ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn account(what: AccountCommand) -> anyhow::Result<ExitCode> {
+    match what {
+        AccountCommand::Add {
+            username,
+            role,
+            password_stdin,
+            data,
+        } => {
+            let role: lotse_server::auth::Role = role.parse()?;
+            let password = read_password(password_stdin)?;
+            let (auth, db) = open_auth(&data)?;
+            let r = auth.create_account(&username, &password, role).await;
+            db.close().await;
+            r?;
+            println!("account {username:?} ({}) created", role.as_str());
+        }
+        AccountCommand::Passwd {
+            username,
+            password_stdin,
+            data,
+        } => {
+            let password = read_password(password_stdin)?;
+            let (auth, db) = open_auth(&data)?;
+            let r = auth
+                .update_account(&username, Some(&password), None, None)
+                .await;
+            db.close().await;
+            r?;
+            println!("password of {username:?} changed; its sessions have ended");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -433,6 +665,15 @@ async fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()
     println!("  Display: {base}/display");
     println!("  Desk:    {base}/desk");
     println!("  API:     {base}/api/v1/openapi.json");
+    match &appliance.demo_password {
+        Some(DemoPassword::Generated(p)) => {
+            println!("  Login:   desk or admin, password {p}");
+        }
+        Some(DemoPassword::FromEnv) => {
+            println!("  Login:   desk or admin, password from LOTSE_DEMO_PASSWORD");
+        }
+        None => {}
+    }
     appliance.serve(listener, shutdown_signal()).await?;
     Ok(())
 }

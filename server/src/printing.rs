@@ -400,10 +400,17 @@ async fn alert(
         "ticket": ticket.map(|t| json!({"id": t.id, "number": t.number})),
         "printer": status,
     });
+    // A ticket that was not printed counts as a printer fallback in the statistics.
+    let fallback = (code == "print_failed").then(|| ticket.cloned()).flatten();
     let r = inner
         .queue
         .db()
-        .run(move |tx| tx.record_event("alert", None, data))
+        .run(move |tx| {
+            if let Some(t) = &fallback {
+                crate::stats::record_print_fallback(tx, t)?;
+            }
+            tx.record_event("alert", None, data)
+        })
         .await;
     if let Err(e) = r {
         tracing::error!("cannot record a printer alert: {e}");

@@ -45,12 +45,42 @@ pub fn lotse_bin() -> PathBuf {
     .clone()
 }
 
+/// The password of the demo accounts `desk` and `admin` in every test server.
+pub const DEMO_PASSWORD: &str = "lotse-e2e-demo-password";
+
+/// A logged-in staff session: the cookie and the CSRF token of the login answer.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// `lotse_session=<id>`, ready for a `Cookie` header.
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl Session {
+    /// A client that sends this session's cookie and CSRF token with every request.
+    pub fn client(&self) -> reqwest::Client {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(
+            reqwest::header::COOKIE,
+            self.cookie.parse().expect("cookie header"),
+        );
+        h.insert("x-csrf-token", self.csrf.parse().expect("csrf header"));
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .default_headers(h)
+            .build()
+            .expect("client")
+    }
+}
+
 /// A `lotse demo` process with a data directory the test owns.
 #[derive(Debug)]
 pub struct Server {
     child: Child,
     pub base: String,
     pub data: PathBuf,
+    /// `admin`, logged in and re-authenticated at start (demo servers only).
+    admin: Option<Session>,
 }
 
 impl Server {
@@ -74,7 +104,65 @@ impl Server {
         cmd.args(["demo", "--listen", listen, "--data"])
             .arg(data)
             .args(extra);
-        Self::spawn(cmd, data)
+        Self::demo(cmd, data)
+    }
+
+    /// Spawns a `lotse demo` command and logs in as its `admin`.
+    fn demo(cmd: Command, data: &Path) -> Server {
+        let mut srv = Self::spawn(cmd, data);
+        let admin = srv.login_blocking("admin", DEMO_PASSWORD);
+        let (status, _, body) = raw_request(
+            srv.addr(),
+            "POST",
+            "/api/v1/reauth",
+            &admin,
+            Some(&serde_json::json!({"password": DEMO_PASSWORD})),
+        );
+        assert_eq!(status, 200, "re-authentication of admin: {body}");
+        srv.admin = Some(admin);
+        srv
+    }
+
+    /// Logs in with a plain blocking request (usable outside a runtime).
+    pub fn login_blocking(&self, username: &str, password: &str) -> Session {
+        let none = Session {
+            cookie: String::new(),
+            csrf: String::new(),
+        };
+        let (status, headers, body) = raw_request(
+            self.addr(),
+            "POST",
+            "/api/v1/login",
+            &none,
+            Some(&serde_json::json!({"username": username, "password": password})),
+        );
+        assert_eq!(status, 200, "login as {username}: {body}");
+        let cookie = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .and_then(|(_, v)| v.split(';').next())
+            .expect("a session cookie")
+            .to_string();
+        let answer: serde_json::Value = serde_json::from_str(&body).expect("login JSON");
+        Session {
+            cookie,
+            csrf: answer["csrf_token"]
+                .as_str()
+                .expect("csrf_token")
+                .to_string(),
+        }
+    }
+
+    /// The `admin` session of a demo server (re-authenticated at start).
+    pub fn admin(&self) -> &Session {
+        self.admin
+            .as_ref()
+            .expect("only `lotse demo` servers have the demo admin")
+    }
+
+    /// A client logged in as the demo `admin`, CSRF token included.
+    pub fn client(&self) -> reqwest::Client {
+        self.admin().client()
     }
 
     /// `lotse serve --config FILE`: production mode, no simulated hardware routes.
@@ -85,12 +173,25 @@ impl Server {
         Self::spawn(cmd, config.parent().unwrap_or(Path::new(".")))
     }
 
+    /// `lotse demo` logging at debug level into `log`, for tests that search the log.
+    pub fn start_logged(data: &Path, extra: &[&str], log: &Path) -> Server {
+        let mut cmd = Command::new(lotse_bin());
+        cmd.args(["demo", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .args(extra);
+        let file = std::fs::File::create(log).expect("create log file");
+        cmd.env("LOTSE_LOG", "debug").stderr(file);
+        Self::demo(cmd, data)
+    }
+
     /// Any `lotse` command line that serves and prints "listening on ADDR".
     pub fn spawn(mut cmd: Command, data: &Path) -> Server {
+        if !cmd.get_envs().any(|(k, _)| k == "LOTSE_LOG") {
+            cmd.env("LOTSE_LOG", "warn").stderr(Stdio::inherit());
+        }
         let mut child = cmd
-            .env("LOTSE_LOG", "warn")
+            .env("LOTSE_DEMO_PASSWORD", DEMO_PASSWORD)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn lotse");
         let out = child.stdout.take().expect("stdout");
@@ -109,6 +210,7 @@ impl Server {
             child,
             base,
             data: data.to_path_buf(),
+            admin: None,
         }
     }
 
@@ -116,16 +218,21 @@ impl Server {
         format!("{}{}", self.base, path)
     }
 
-    /// `GET path`, which must answer 200 with JSON.
+    /// `GET path` as admin, which must answer 200 with JSON.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        let r = client().get(self.url(path)).send().await.expect("GET");
+        let r = self.client().get(self.url(path)).send().await.expect("GET");
         assert_eq!(r.status(), 200, "GET {path}");
         r.json().await.expect("JSON body")
     }
 
-    /// `POST path` without a body, which must answer 200 with JSON.
+    /// `POST path` as admin without a body, which must answer 200 with JSON.
     pub async fn post_json(&self, path: &str) -> serde_json::Value {
-        let r = client().post(self.url(path)).send().await.expect("POST");
+        let r = self
+            .client()
+            .post(self.url(path))
+            .send()
+            .await
+            .expect("POST");
         assert_eq!(r.status(), 200, "POST {path}");
         r.json().await.expect("JSON body")
     }
@@ -192,6 +299,49 @@ impl Drop for Server {
     }
 }
 
+/// One HTTP/1.1 request over a plain blocking socket: status, headers, body.
+pub fn raw_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    session: &Session,
+    body: Option<&serde_json::Value>,
+) -> (u16, Vec<(String, String)>, String) {
+    use std::io::{Read, Write};
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !session.cookie.is_empty() {
+        req.push_str(&format!(
+            "Cookie: {}\r\nX-CSRF-Token: {}\r\n",
+            session.cookie, session.csrf
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    s.write_all(req.as_bytes()).expect("send");
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).expect("read the answer");
+    let text = String::from_utf8_lossy(&got).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
+
+/// A client without credentials (kiosk, display, or an attacker).
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))

@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::admin::Actor;
 use super::error::{AppError, AppJson, AppPath, Problem, Result};
-use crate::queue::{Action, CheckinRequest, Counter, QueueView, Service, Ticket};
+use crate::queue::{Action, CheckinRequest, Counter, Identification, QueueView, Service, Ticket};
+use crate::scanning::hub::Identified;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +24,15 @@ pub struct CheckinBody {
     /// The visitor has a booked appointment.
     #[serde(default)]
     pub appointment: bool,
+    /// A scanned appointment code or visitor card (`scan` of a `GET /api/v1/kiosk/scans` event).
+    #[serde(default)]
+    pub scan: Option<String>,
+    /// A scanned ID document (`scan` of an `id_document` event).
+    #[serde(default)]
+    pub id_scan: Option<String>,
+    /// The visitor agreed on screen to passing the document's names and birth date on.
+    #[serde(default)]
+    pub consent: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -162,7 +173,7 @@ pub async fn queue(State(st): State<AppState>) -> Result<AppJson<QueueView>> {
 #[utoipa::path(post, path = "/api/v1/checkins", tag = "kiosk", request_body = CheckinBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "one key per visit")),
     responses((status = 201, body = Ticket), (status = 200, description = "same idempotency key: the ticket issued before", body = Ticket),
-        (status = 422, body = Problem), (status = 400, body = Problem), (status = 413, body = Problem)))]
+        (status = 422, body = Problem), (status = 400, body = Problem), (status = 410, description = "a scan was already used or expired", body = Problem), (status = 413, body = Problem)))]
 pub async fn checkin(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -183,13 +194,56 @@ pub async fn checkin(
             Some(s.to_string())
         }
     };
+    let scanned = body.scan.is_some() || body.id_scan.is_some();
+    if let Some(k) = key.as_deref().filter(|_| scanned) {
+        // A retried check-in: its scans were used by the first attempt.
+        if let Some(t) = st.queue.by_idempotency_key(k).await? {
+            return Ok((StatusCode::OK, AppJson(t)).into_response());
+        }
+    }
+    let mut appointment = body.appointment;
+    let mut identification = Identification::default();
+    if let Some(id) = &body.scan {
+        match st.scans.take(id)? {
+            Identified::Appointment { reference, service } => {
+                if service != body.service {
+                    return Err(AppError::Unprocessable(format!(
+                        "the appointment code is for service \"{service}\", not \"{}\"",
+                        body.service
+                    )));
+                }
+                appointment = true;
+                identification.appointment_ref = Some(reference);
+            }
+            Identified::Card { card } => identification.visitor_card = Some(card),
+            Identified::IdDocument { .. } => {
+                return Err(AppError::Unprocessable(
+                    "an ID document scan goes in \"id_scan\", not \"scan\"".into(),
+                ));
+            }
+        }
+    }
+    if let Some(id) = &body.id_scan {
+        match st.scans.take(id)? {
+            Identified::IdDocument { visitor, .. } => {
+                identification.id_document = true;
+                identification.visitor = body.consent.then_some(visitor);
+            }
+            _ => {
+                return Err(AppError::Unprocessable(
+                    "\"id_scan\" must name an ID document scan".into(),
+                ));
+            }
+        }
+    }
     let (mut ticket, new) = st
         .queue
         .check_in(CheckinRequest {
             service: body.service,
             language: body.language,
-            appointment: body.appointment,
+            appointment,
             idempotency_key: key,
+            identification,
         })
         .await?;
     let code = if new {
@@ -208,9 +262,10 @@ pub async fn checkin(
         (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn call_next(
     State(st): State<AppState>,
+    actor: Actor,
     AppPath(id): AppPath<String>,
 ) -> Result<Response> {
-    Ok(match st.queue.call_next(&id).await? {
+    Ok(match st.queue.call_next_by(&id, &actor.0).await? {
         Some(t) => AppJson(t).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
     })
@@ -221,9 +276,10 @@ pub async fn call_next(
     responses((status = 200, body = Counter), (status = 404, body = Problem)))]
 pub async fn pause(
     State(st): State<AppState>,
+    actor: Actor,
     AppPath(id): AppPath<String>,
 ) -> Result<AppJson<Counter>> {
-    Ok(AppJson(st.queue.set_paused(&id, true).await?))
+    Ok(AppJson(st.queue.set_paused_by(&id, true, &actor.0).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/counters/{id}/resume", tag = "desk",
@@ -231,9 +287,10 @@ pub async fn pause(
     responses((status = 200, body = Counter), (status = 404, body = Problem)))]
 pub async fn resume(
     State(st): State<AppState>,
+    actor: Actor,
     AppPath(id): AppPath<String>,
 ) -> Result<AppJson<Counter>> {
-    Ok(AppJson(st.queue.set_paused(&id, false).await?))
+    Ok(AppJson(st.queue.set_paused_by(&id, false, &actor.0).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "desk",
@@ -246,8 +303,8 @@ pub async fn ticket(
     Ok(AppJson(st.queue.ticket(id).await?))
 }
 
-async fn act(st: AppState, id: i64, action: Action) -> Result<AppJson<Ticket>> {
-    Ok(AppJson(st.queue.act(id, action).await?))
+async fn act(st: AppState, actor: Actor, id: i64, action: Action) -> Result<AppJson<Ticket>> {
+    Ok(AppJson(st.queue.act_by(id, action, &actor.0).await?))
 }
 
 macro_rules! ticket_action {
@@ -258,9 +315,10 @@ macro_rules! ticket_action {
                 (status = 409, description = "not allowed in the ticket's state", body = Problem)))]
         pub async fn $name(
             State(st): State<AppState>,
+            actor: Actor,
             AppPath(id): AppPath<i64>,
         ) -> Result<AppJson<Ticket>> {
-            act(st, id, $action).await
+            act(st, actor, id, $action).await
         }
     };
 }
@@ -277,10 +335,13 @@ ticket_action!(cancel, "/api/v1/tickets/{id}/cancel", Action::Cancel);
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn transfer(
     State(st): State<AppState>,
+    actor: Actor,
     AppPath(id): AppPath<i64>,
     AppJson(body): AppJson<TransferBody>,
 ) -> Result<AppJson<Ticket>> {
-    Ok(AppJson(st.queue.transfer(id, &body.service).await?))
+    Ok(AppJson(
+        st.queue.transfer_by(id, &body.service, &actor.0).await?,
+    ))
 }
 
 /// What the kiosk screens need to know about the site.
@@ -289,18 +350,33 @@ pub struct UiConfig {
     pub site_name: String,
     pub languages: Vec<String>,
     pub id_scan: IdScanUi,
+    pub privacy: PrivacyUi,
     pub kiosk_reset_seconds: u32,
+}
+
+/// What the kiosk's privacy notice says about retention.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PrivacyUi {
+    /// Personal data is deleted after at most this many days (the retention in effect).
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IdScanUi {
     pub enabled: bool,
+    /// Document types the admin switched on: `id_card`, `passport`,
+    /// `residence_permit`, `visa`.
     pub documents: Vec<String>,
+    /// The admin's privacy notice per language, shown before a scan; languages
+    /// without one use the catalog's notice.
+    pub privacy_notices: BTreeMap<String, String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/config/ui", tag = "kiosk",
     responses((status = 200, body = UiConfig)))]
 pub async fn ui_config(State(st): State<AppState>) -> AppJson<UiConfig> {
+    let (scanning, privacy_notices, retention) = super::admin::kiosk_scanning(&st).await;
+    let documents = scanning.documents();
     AppJson(UiConfig {
         site_name: st.settings.site_name.clone(),
         languages: crate::queue::LANGUAGES
@@ -308,8 +384,12 @@ pub async fn ui_config(State(st): State<AppState>) -> AppJson<UiConfig> {
             .map(|s| s.to_string())
             .collect(),
         id_scan: IdScanUi {
-            enabled: false,
-            documents: vec![],
+            enabled: !documents.is_empty(),
+            documents,
+            privacy_notices,
+        },
+        privacy: PrivacyUi {
+            retention_days: retention.max_days,
         },
         kiosk_reset_seconds: st.settings.kiosk.reset_seconds,
     })

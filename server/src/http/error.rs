@@ -36,10 +36,22 @@ pub enum AppError {
     Query(#[from] QueryRejection),
     #[error(transparent)]
     Announce(#[from] crate::announce::AnnounceError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
+    #[error(transparent)]
+    Settings(#[from] crate::settings_store::SettingsError),
+    #[error(transparent)]
+    Stats(#[from] crate::stats::StatsError),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error(transparent)]
+    Scan(#[from] crate::scanning::hub::ScanError),
 }
 
 pub type Result<T> = std::result::Result<T, AppError>;
@@ -77,6 +89,83 @@ fn storage_problem(e: &StorageError) -> Response {
             "the request could not be completed; details are in the appliance log".into(),
         ),
     }
+}
+
+fn auth_problem(e: crate::auth::AuthError) -> Response {
+    use crate::auth::AuthError as A;
+    let detail = e.to_string();
+    let (status, slug, title) = match &e {
+        A::BadCredentials => (StatusCode::UNAUTHORIZED, "bad-credentials", "Login failed"),
+        A::Locked { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "account-locked",
+            "Account temporarily locked",
+        ),
+        A::RateLimited { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "login-rate-limited",
+            "Too many failed logins",
+        ),
+        A::Unauthenticated => (
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Authentication required",
+        ),
+        A::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+        A::Csrf => (StatusCode::FORBIDDEN, "csrf", "CSRF token missing or wrong"),
+        A::ReauthRequired => (
+            StatusCode::FORBIDDEN,
+            "reauth_required",
+            "Re-authentication required",
+        ),
+        A::WeakPassword | A::PasswordTooLong => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "weak-password",
+            "Password not accepted",
+        ),
+        A::Invalid(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-value",
+            "Invalid value",
+        ),
+        A::AccountExists(_) | A::TokenExists(_) => {
+            (StatusCode::CONFLICT, "already-exists", "Already exists")
+        }
+        A::UnknownAccount(_) => (StatusCode::NOT_FOUND, "unknown-account", "Unknown account"),
+        A::UnknownToken(_) => (StatusCode::NOT_FOUND, "unknown-token", "Unknown API token"),
+        A::LastAdmin => (StatusCode::CONFLICT, "last-admin", "Last admin account"),
+        A::SelfDelete => (StatusCode::CONFLICT, "own-account", "Own account"),
+        A::Hash(_) => {
+            tracing::error!("auth: {e}");
+            return problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "the request could not be completed; details are in the appliance log".into(),
+            );
+        }
+        A::Storage(s) => return storage_problem(s),
+    };
+    let mut r = problem(status, slug, title, detail);
+    let retry = match &e {
+        A::RateLimited { retry_after_secs }
+        | A::Locked {
+            retry_after_secs, ..
+        } => Some(*retry_after_secs),
+        _ => None,
+    };
+    if let Some(s) = retry
+        && let Ok(v) = header::HeaderValue::from_str(&s.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    if matches!(e, A::Unauthenticated) {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"lotse\""),
+        );
+    }
+    r
 }
 
 impl IntoResponse for AppError {
@@ -130,6 +219,24 @@ impl IntoResponse for AppError {
                 Q::Storage(e) => storage_problem(&e),
             },
             AppError::Storage(e) => storage_problem(&e),
+            AppError::Settings(e) => {
+                use crate::settings_store::SettingsError as S;
+                match e {
+                    S::Invalid(_) => problem(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid-setting",
+                        "Invalid setting",
+                        detail,
+                    ),
+                    S::Conflict(_) => problem(
+                        StatusCode::CONFLICT,
+                        "setting-conflict",
+                        "Setting cannot be changed now",
+                        detail,
+                    ),
+                    S::Storage(e) => storage_problem(&e),
+                }
+            }
             AppError::Json(r) => {
                 let status = r.status();
                 let (slug, title) = match &r {
@@ -173,6 +280,31 @@ impl IntoResponse for AppError {
                         .into(),
                 )
             }
+            AppError::Auth(e) => auth_problem(e),
+            AppError::Stats(e) => {
+                use crate::stats::StatsError as S;
+                match e {
+                    S::Storage(e) => storage_problem(&e),
+                    S::UnknownChart(_) => problem(
+                        StatusCode::NOT_FOUND,
+                        "unknown-chart",
+                        "Unknown chart",
+                        detail,
+                    ),
+                    S::BadDate(_) | S::Reversed { .. } | S::TooLong { .. } => problem(
+                        StatusCode::BAD_REQUEST,
+                        "invalid-range",
+                        "Invalid date range",
+                        detail,
+                    ),
+                    S::BadGranularity(_) | S::BadFormat(_) | S::BadSeparator(_) => problem(
+                        StatusCode::BAD_REQUEST,
+                        "invalid-query",
+                        "Invalid query parameter",
+                        detail,
+                    ),
+                }
+            }
             AppError::NotFound(_) => {
                 problem(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
             }
@@ -180,6 +312,21 @@ impl IntoResponse for AppError {
                 StatusCode::BAD_REQUEST,
                 "bad-request",
                 "Bad request",
+                detail,
+            ),
+            AppError::Forbidden(_) => {
+                problem(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+            }
+            AppError::Unprocessable(_) => problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unprocessable",
+                "Request cannot be carried out",
+                detail,
+            ),
+            AppError::Scan(_) => problem(
+                StatusCode::GONE,
+                "scan-expired",
+                "Scan no longer available",
                 detail,
             ),
         }

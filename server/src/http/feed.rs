@@ -1,5 +1,5 @@
-//! The case system's side of the HTTP API: the pull feed of outbox events (with a
-//! bearer token), the dead letters and their replay, switching the endpoint on again
+//! The case system's side of the HTTP API: the pull feed of outbox events (the route
+//! policy in [`super`] checks its bearer token), the dead letters and their replay, switching the endpoint on again
 //! after a 410, the `case_system` component of `/healthz`, and `/metrics`.
 //!
 //! Problems have the shape of [`super::error`]'s: `{"type","title","status","detail"}`
@@ -7,11 +7,9 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use super::AppState;
@@ -22,10 +20,6 @@ use crate::outbox::store::{self, DeadLetter, Stats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
-    #[error("a valid API token is required: Authorization: Bearer <case_system.feed_token>")]
-    Unauthorized,
-    #[error("the pull feed is off: configure case_system.feed_token")]
-    NotConfigured,
     #[error("there is no dead letter {0}")]
     UnknownDeadLetter(String),
     #[error("{0}")]
@@ -46,25 +40,6 @@ impl IntoResponse for FeedError {
     fn into_response(self) -> Response {
         let detail = self.to_string();
         match self {
-            FeedError::Unauthorized => {
-                let mut r = problem(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "Authentication required",
-                    detail,
-                );
-                r.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"lotse\""),
-                );
-                r
-            }
-            FeedError::NotConfigured => problem(
-                StatusCode::NOT_FOUND,
-                "feed-not-configured",
-                "Pull feed not configured",
-                detail,
-            ),
             FeedError::UnknownDeadLetter(_) => problem(
                 StatusCode::NOT_FOUND,
                 "unknown-dead-letter",
@@ -89,32 +64,6 @@ impl IntoResponse for FeedError {
 }
 
 type Result<T> = std::result::Result<T, FeedError>;
-
-/// Checks `Authorization: Bearer <token>` in constant time (both sides hashed first,
-/// so not even the length leaks).
-fn authorize(st: &AppState, headers: &HeaderMap) -> Result<()> {
-    let token = st
-        .settings
-        .case_system
-        .as_ref()
-        .and_then(|c| c.feed_token.as_ref())
-        .ok_or(FeedError::NotConfigured)?;
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        })
-        .ok_or(FeedError::Unauthorized)?;
-    let a = Sha256::digest(given.as_bytes());
-    let b = Sha256::digest(token.expose());
-    if bool::from(a.ct_eq(&b)) {
-        Ok(())
-    } else {
-        Err(FeedError::Unauthorized)
-    }
-}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -150,10 +99,8 @@ pub struct FeedPage {
     responses((status = 200, body = FeedPage), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn feed(
     State(st): State<AppState>,
-    headers: HeaderMap,
     AppQuery(q): AppQuery<FeedQuery>,
 ) -> Result<Response> {
-    authorize(&st, &headers)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let after = q.after;
     let (entries, acknowledged, last_cursor) = st
@@ -206,8 +153,7 @@ pub struct AckAnswer {
 #[utoipa::path(post, path = "/api/v1/feed/ack", tag = "case-system", request_body = AckBody,
     responses((status = 200, body = AckAnswer), (status = 401, body = Problem),
         (status = 422, body = Problem), (status = 400, body = Problem)))]
-pub async fn ack(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response> {
-    authorize(&st, &headers)?;
+pub async fn ack(State(st): State<AppState>, body: Bytes) -> Result<Response> {
     let body: AckBody = serde_json::from_slice(&body)
         .map_err(|e| FeedError::BadRequest(format!("expected {{\"cursor\": N}}: {e}")))?;
     let cursor = body.cursor;
@@ -251,13 +197,29 @@ pub struct Replayed {
 #[utoipa::path(post, path = "/api/v1/outbox/dead-letters/{id}/replay", tag = "case-system",
     params(("id" = String, Path, description = "event id")),
     responses((status = 200, body = Replayed), (status = 404, body = Problem)))]
-pub async fn replay(State(st): State<AppState>, AppPath(id): AppPath<String>) -> Result<Response> {
+pub async fn replay(
+    State(st): State<AppState>,
+    actor: super::admin::Actor,
+    AppPath(id): AppPath<String>,
+) -> Result<Response> {
     let now = to_ms(st.clock.now());
     let key = id.clone();
     let found = st
         .queue
         .db()
-        .run(move |tx| store::replay(tx, &key, now))
+        .run(move |tx| {
+            let found = store::replay(tx, &key, now)?;
+            if found {
+                crate::audit::record(
+                    tx,
+                    &actor.0,
+                    "outbox.dead_letter_replayed",
+                    &format!("event {key}"),
+                    "",
+                )?;
+            }
+            Ok::<_, crate::storage::StorageError>(found)
+        })
         .await?;
     if !found {
         return Err(FeedError::UnknownDeadLetter(id));
@@ -278,8 +240,16 @@ pub struct Enabled {
 
 #[utoipa::path(post, path = "/api/v1/outbox/enable", tag = "case-system",
     responses((status = 200, body = Enabled)))]
-pub async fn enable(State(st): State<AppState>) -> Result<Response> {
-    let was_disabled = st.queue.db().run(store::enable).await?;
+pub async fn enable(State(st): State<AppState>, actor: super::admin::Actor) -> Result<Response> {
+    let was_disabled = st
+        .queue
+        .db()
+        .run(move |tx| {
+            let was = store::enable(tx)?;
+            crate::audit::record(tx, &actor.0, "outbox.enabled", "case system", "")?;
+            Ok::<_, crate::storage::StorageError>(was)
+        })
+        .await?;
     crate::outbox::waker(st.queue.db().path()).notify_one();
     Ok(axum::Json(Enabled { was_disabled }).into_response())
 }

@@ -1,26 +1,34 @@
 //! HTTP on top of the domain: the router, shared state and middleware.
 //! Handlers stay thin; errors become problem documents in [`error`].
 
+pub mod admin;
 pub mod api;
+pub mod auth;
 pub mod error;
 pub mod feed;
 pub mod openapi;
 pub mod provisioning;
 pub mod public;
+pub mod scans;
 pub mod sim;
 pub mod sse;
+pub mod stats;
 pub mod ui;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{StatusCode, Uri};
-use axum::routing::{get, post};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::auth::{AuthError, Principal, Role, Scope};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::events::EventBus;
@@ -42,61 +50,290 @@ pub struct AppState {
     pub outputs: lotse_firmware::gpio::OutputsHandle,
     /// The simulated GPIO board; only in demo mode.
     pub gpio_sim: Option<lotse_firmware::gpio::SimGpio>,
+    /// Scans at the kiosk (QR codes, ID documents), held for their check-in.
+    pub scans: crate::scanning::hub::ScanHub,
+    /// Accounts, sessions and API tokens.
+    pub auth: crate::auth::Auth,
+}
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Anyone: what kiosk, display and a visitor's phone need, and the login.
+    Public,
+    /// A staff session (desk or admin).
+    Staff,
+    /// An admin session.
+    Admin,
+    /// An admin session that confirmed its password within the last 5 minutes.
+    AdminReauth,
+    /// An API token with this scope, or an admin session.
+    TokenOrAdmin(Scope),
+}
+
+/// The HTTP method of a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Verb {
+    pub fn method(self) -> Method {
+        match self {
+            Verb::Get => Method::GET,
+            Verb::Post => Method::POST,
+            Verb::Put => Method::PUT,
+            Verb::Delete => Method::DELETE,
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+            Verb::Post => MethodFilter::POST,
+            Verb::Put => MethodFilter::PUT,
+            Verb::Delete => MethodFilter::DELETE,
+        }
+    }
+}
+
+/// One line of the route table: the router is built from [`ROUTES`] and nothing
+/// else, so no route can exist without a policy.
+#[derive(Clone, Copy)]
+pub struct RouteSpec {
+    pub verb: Verb,
+    pub path: &'static str,
+    pub policy: Policy,
+    handler: fn(MethodFilter) -> MethodRouter<AppState>,
+}
+
+impl std::fmt::Debug for RouteSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} {} {:?}", self.verb, self.path, self.policy)
+    }
+}
+
+macro_rules! route {
+    ($verb:ident $path:literal, $policy:expr, $handler:path) => {
+        RouteSpec {
+            verb: Verb::$verb,
+            path: $path,
+            policy: $policy,
+            handler: |m| on(m, $handler),
+        }
+    };
+}
+
+use Policy::{Admin, AdminReauth, Public, Staff, TokenOrAdmin};
+
+/// Every route of the appliance with who may call it.
+pub const ROUTES: &[RouteSpec] = &[
+    // Kiosk, display, the visitor's phone.
+    route!(Get "/api/v1/services", Public, api::services),
+    route!(Post "/api/v1/checkins", Public, api::checkin),
+    route!(Get "/api/v1/events", Public, sse::events),
+    route!(Get "/api/v1/display", Public, public::display),
+    route!(Get "/api/v1/status/{token}", Public, public::status_json),
+    route!(Get "/api/v1/tickets/{id}/announcement", Public, public::announcement),
+    route!(Get "/api/v1/tickets/{id}/confirmation", Public, public::confirmation),
+    route!(Get "/api/v1/config/ui", Public, api::ui_config),
+    route!(Get "/api/v1/openapi.json", Public, openapi::openapi_json),
+    route!(Get "/healthz", Public, api::healthz),
+    route!(Get "/t/{token}", Public, public::status_page),
+    route!(Get "/", Public, ui::index),
+    route!(Get "/kiosk", Public, ui::kiosk),
+    route!(Get "/display", Public, ui::display),
+    // The desk page is a shell that asks for the login.
+    route!(Get "/desk", Public, ui::desk),
+    // Sessions.
+    route!(Post "/api/v1/login", Public, auth::login),
+    route!(Get "/api/v1/login", Staff, auth::session),
+    route!(Post "/api/v1/logout", Staff, auth::logout),
+    route!(Post "/api/v1/reauth", Staff, auth::reauth),
+    // The desk.
+    route!(Get "/api/v1/counters", Staff, api::counters),
+    route!(Get "/api/v1/queue", Staff, api::queue),
+    route!(Post "/api/v1/counters/{id}/call-next", Staff, api::call_next),
+    route!(Post "/api/v1/counters/{id}/pause", Staff, api::pause),
+    route!(Post "/api/v1/counters/{id}/resume", Staff, api::resume),
+    route!(Get "/api/v1/tickets/{id}", Staff, api::ticket),
+    route!(Post "/api/v1/tickets/{id}/recall", Staff, api::recall),
+    route!(Post "/api/v1/tickets/{id}/start", Staff, api::start),
+    route!(Post "/api/v1/tickets/{id}/done", Staff, api::done),
+    route!(Post "/api/v1/tickets/{id}/no-show", Staff, api::no_show),
+    route!(Post "/api/v1/tickets/{id}/cancel", Staff, api::cancel),
+    route!(Post "/api/v1/tickets/{id}/transfer", Staff, api::transfer),
+    route!(Get "/api/v1/sim/gpio", Staff, sim::list),
+    route!(Post "/api/v1/sim/gpio/{pin}", Staff, sim::set),
+    route!(Post "/api/v1/sim/scan", Staff, scans::simulate),
+    // Scan results for the kiosk browser on the appliance: the handler serves loopback only.
+    route!(Get "/api/v1/kiosk/scans", Public, scans::stream),
+    // The case system and monitoring.
+    route!(Get "/api/v1/feed", TokenOrAdmin(Scope::Feed), feed::feed),
+    route!(Post "/api/v1/feed/ack", TokenOrAdmin(Scope::Feed), feed::ack),
+    route!(Get "/metrics", TokenOrAdmin(Scope::Monitoring), feed::metrics),
+    route!(Get "/api/v1/outbox/dead-letters", Admin, feed::dead_letters),
+    route!(Post "/api/v1/outbox/dead-letters/{id}/replay", AdminReauth, feed::replay),
+    route!(Post "/api/v1/outbox/enable", AdminReauth, feed::enable),
+    // Administration.
+    route!(Get "/api/v1/admin/accounts", Admin, auth::accounts),
+    route!(Post "/api/v1/admin/accounts", AdminReauth, auth::create_account),
+    route!(Put "/api/v1/admin/accounts/{username}", AdminReauth, auth::update_account),
+    route!(Delete "/api/v1/admin/accounts/{username}", AdminReauth, auth::delete_account),
+    route!(Get "/api/v1/admin/tokens", Admin, auth::tokens),
+    route!(Post "/api/v1/admin/tokens", AdminReauth, auth::create_token),
+    route!(Delete "/api/v1/admin/tokens/{name}", AdminReauth, auth::delete_token),
+    route!(Get "/api/v1/admin/audit", Admin, admin::audit_log),
+    route!(Get "/api/v1/admin/services", Admin, admin::get_services),
+    route!(Put "/api/v1/admin/services", AdminReauth, admin::put_services),
+    route!(Get "/api/v1/admin/counters", Admin, admin::get_counters),
+    route!(Put "/api/v1/admin/counters", AdminReauth, admin::put_counters),
+    route!(Get "/api/v1/admin/scanning", Admin, admin::get_scanning),
+    route!(Put "/api/v1/admin/scanning", AdminReauth, admin::put_scanning),
+    route!(Get "/api/v1/admin/retention", Admin, admin::get_retention),
+    route!(Put "/api/v1/admin/retention", AdminReauth, admin::put_retention),
+    route!(Post "/api/v1/admin/retention/purge", AdminReauth, admin::purge_now),
+    route!(Get "/api/v1/admin/privacy-notices", Admin, admin::get_privacy),
+    route!(Put "/api/v1/admin/privacy-notices", AdminReauth, admin::put_privacy),
+    route!(Get "/api/v1/admin/case-system", Admin, admin::get_case_system),
+    route!(Put "/api/v1/admin/case-system", AdminReauth, admin::put_case_system),
+    // Statistics: aggregates only, for the admin.
+    route!(Get "/api/v1/stats", Admin, stats::report),
+    route!(Get "/api/v1/stats/charts/{name}", Admin, stats::chart),
+    route!(Get "/admin/stats", Admin, stats::page),
+];
+
+/// `Authorization: Bearer <token>`, if the request has one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Resolves the session or token, checks it against `policy` (401 without
+/// credentials, 403 for the wrong role, scope, CSRF token or a stale re-auth) and
+/// leaves the [`Principal`] (and for sessions the [`crate::auth::SessionInfo`]) in
+/// the request's extensions.
+async fn authorize(st: &AppState, policy: Policy, req: &mut Request) -> error::Result<()> {
+    if let Some(token) = bearer(req.headers()) {
+        let Policy::TokenOrAdmin(scope) = policy else {
+            return Err(AuthError::Forbidden(
+                "API tokens reach only the pull feed and /metrics; staff routes need a login"
+                    .into(),
+            )
+            .into());
+        };
+        let (principal, has) = st
+            .auth
+            .token(token)
+            .await?
+            .ok_or(AuthError::Unauthenticated)?;
+        if has != scope {
+            return Err(AuthError::Forbidden(format!(
+                "this API token has scope {}, this route needs {}",
+                has.as_str(),
+                scope.as_str()
+            ))
+            .into());
+        }
+        req.extensions_mut().insert(principal);
+        return Ok(());
+    }
+    let id = auth::session_cookie(req.headers(), auth::cookie_name(&st.settings))
+        .ok_or(AuthError::Unauthenticated)?;
+    let session = st
+        .auth
+        .session(&id)
+        .await?
+        .ok_or(AuthError::Unauthenticated)?;
+    if policy != Policy::Staff && session.role != Role::Admin {
+        return Err(AuthError::Forbidden("this needs an admin account".into()).into());
+    }
+    if !req.method().is_safe() {
+        let given = req
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !session.csrf_matches(given) {
+            return Err(AuthError::Csrf.into());
+        }
+    }
+    if policy == Policy::AdminReauth && !session.recently_reauthenticated(st.auth.now()) {
+        return Err(AuthError::ReauthRequired.into());
+    }
+    req.extensions_mut().insert(Principal {
+        username: session.username.clone(),
+        role: session.role,
+    });
+    req.extensions_mut().insert(session);
+    Ok(())
+}
+
+async fn enforce(
+    State((st, policy)): State<(AppState, Policy)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if policy == Policy::Public {
+        return next.run(req).await;
+    }
+    match authorize(&st, policy, &mut req).await {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn api_not_found(uri: Uri) -> error::AppError {
     error::AppError::NotFound(format!("no API route {}", uri.path()))
 }
 
-/// The whole HTTP surface of the appliance.
+/// Paths outside the table: API paths get a problem, others a file of `kiosk-ui/`.
+async fn fallback(uri: Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        api_not_found(uri).await.into_response()
+    } else {
+        ui::asset(uri).await
+    }
+}
+
+/// Server-Sent Event streams: exempt from the request timeout.
+const LIVE_STREAMS: &[&str] = &["/api/v1/events", "/api/v1/kiosk/scans"];
+
+/// The whole HTTP surface of the appliance, built from [`ROUTES`].
 pub fn app(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
     let timeout = state.settings.request_timeout;
-    let api = Router::new()
-        .route("/services", get(api::services))
-        .route("/counters", get(api::counters))
-        .route("/queue", get(api::queue))
-        .route("/checkins", post(api::checkin))
-        .route("/counters/{id}/call-next", post(api::call_next))
-        .route("/counters/{id}/pause", post(api::pause))
-        .route("/counters/{id}/resume", post(api::resume))
-        .route("/tickets/{id}", get(api::ticket))
-        .route("/tickets/{id}/recall", post(api::recall))
-        .route("/tickets/{id}/start", post(api::start))
-        .route("/tickets/{id}/done", post(api::done))
-        .route("/tickets/{id}/no-show", post(api::no_show))
-        .route("/tickets/{id}/cancel", post(api::cancel))
-        .route("/tickets/{id}/transfer", post(api::transfer))
-        .route("/feed", get(feed::feed))
-        .route("/feed/ack", post(feed::ack))
-        .route("/outbox/dead-letters", get(feed::dead_letters))
-        .route("/outbox/dead-letters/{id}/replay", post(feed::replay))
-        .route("/outbox/enable", post(feed::enable))
-        .route("/tickets/{id}/announcement", get(public::announcement))
-        .route("/tickets/{id}/confirmation", get(public::confirmation))
-        .route("/status/{token}", get(public::status_json))
-        .route("/sim/gpio", get(sim::list))
-        .route("/sim/gpio/{pin}", post(sim::set))
-        .route("/config/ui", get(api::ui_config))
-        .route("/openapi.json", get(openapi::openapi_json))
-        .fallback(api_not_found);
-    Router::new()
-        .route("/api/v1/events", get(sse::events))
-        .nest(
-            "/api/v1",
-            api.layer(TimeoutLayer::with_status_code(
+    let mut paths: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
+    for spec in ROUTES {
+        // route_layer: a wrong method stays 405 instead of becoming 401.
+        let mut mr = (spec.handler)(spec.verb.filter())
+            .route_layer(from_fn_with_state((state.clone(), spec.policy), enforce));
+        // Live streams run for hours; everything else has the request timeout.
+        if spec.path.starts_with("/api/v1/") && !LIVE_STREAMS.contains(&spec.path) {
+            mr = mr.layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 timeout,
-            )),
-        )
-        .route("/healthz", get(api::healthz))
-        .route("/metrics", get(feed::metrics))
-        .route("/", get(ui::index))
-        .route("/kiosk", get(ui::kiosk))
-        .route("/display", get(ui::display))
-        .route("/desk", get(ui::desk))
-        .route("/t/{token}", get(public::status_page))
-        .fallback(ui::asset)
+            ));
+        }
+        let merged = match paths.remove(spec.path) {
+            Some(existing) => existing.merge(mr),
+            None => mr,
+        };
+        paths.insert(spec.path, merged);
+    }
+    let mut router = Router::new();
+    for (path, mr) in paths {
+        router = router.route(path, mr);
+    }
+    router
+        .fallback(fallback)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -152,3 +152,72 @@ pub async fn announcement(
     )
         .into_response())
 }
+
+/// A call on the display: number and where to go, nothing about the person.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DisplayCall {
+    pub id: i64,
+    pub number: String,
+    pub service: String,
+    pub status: Status,
+    pub counter: Option<String>,
+    pub room: Option<String>,
+    pub called_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A counter as the waiting room sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DisplayCounter {
+    pub id: String,
+    pub name: String,
+    pub room: String,
+    pub paused: bool,
+}
+
+/// What the public display needs after (re)connecting: the staff-only queue and
+/// counters reduced to numbers, counters and rooms.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DisplayView {
+    pub counters: Vec<DisplayCounter>,
+    /// Tickets called or being served today.
+    pub calls: Vec<DisplayCall>,
+    /// Waiting tickets per service.
+    pub waiting: std::collections::BTreeMap<String, u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/display", tag = "display",
+    responses((status = 200, body = DisplayView)))]
+pub async fn display(State(st): State<AppState>) -> Result<AppJson<DisplayView>> {
+    let counters = st
+        .queue
+        .counters()
+        .await?
+        .into_iter()
+        .map(|c| DisplayCounter {
+            id: c.id,
+            name: c.name,
+            room: c.room,
+            paused: c.paused,
+        })
+        .collect();
+    let view = st.queue.view().await?;
+    let calls = view
+        .tickets
+        .into_iter()
+        .filter(|t| matches!(t.status, Status::Called | Status::Serving))
+        .map(|t| DisplayCall {
+            id: t.id,
+            number: t.number,
+            service: t.service,
+            status: t.status,
+            counter: t.counter,
+            room: t.room,
+            called_at: t.called_at,
+        })
+        .collect();
+    Ok(AppJson(DisplayView {
+        counters,
+        calls,
+        waiting: view.waiting,
+    }))
+}

@@ -39,12 +39,18 @@ pub async fn desk() -> Response {
     serve("desk.html")
 }
 
+pub async fn admin() -> Response {
+    serve("admin.html")
+}
+
 pub async fn index() -> Html<&'static str> {
     Html(
         "<!doctype html><html lang=\"de\"><meta charset=\"utf-8\"><title>Lotse</title>\
          <h1>Lotse</h1><ul><li><a href=\"/kiosk\">Kiosk</a></li>\
          <li><a href=\"/display\">Aufrufanzeige / Display</a></li>\
-         <li><a href=\"/desk\">Empfang / Desk</a></li></ul></html>",
+         <li><a href=\"/desk\">Empfang / Desk</a></li>\
+         <li><a href=\"/admin\">Verwaltung / Admin</a></li>\
+         <li><a href=\"/admin/stats\">Statistik</a></li></ul></html>",
     )
 }
 

@@ -97,18 +97,31 @@ fn visit_id(tx: &Tx<'_>, t: &Ticket) -> Result<String, StorageError> {
 
 /// Name and birth date of a visitor who consented to passing them on.
 fn person(tx: &Tx<'_>, visit: &str) -> Result<Option<Value>, StorageError> {
-    let row: Option<(Option<String>, Option<String>, Option<String>)> = tx
+    type Row = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Row> = tx
         .conn
         .prepare_cached(
-            "SELECT v.surname, v.given_names, v.birth_date
+            "SELECT v.surname, v.given_names, v.birth_date, v.nationality
                FROM visitor_data v JOIN tickets t ON t.id = v.ticket_id
               WHERE t.visit_id = ?1 AND v.consent_at IS NOT NULL
               ORDER BY t.id DESC LIMIT 1",
         )?
-        .query_row([visit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row([visit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
-    Ok(row.map(|(surname, given_names, birth_date)| {
-        json!({ "surname": surname, "given_names": given_names, "birth_date": birth_date })
+    Ok(row.map(|(surname, given_names, birth_date, nationality)| {
+        let mut p =
+            json!({ "surname": surname, "given_names": given_names, "birth_date": birth_date });
+        if let Some(n) = nationality {
+            p["nationality"] = json!(n);
+        }
+        p
     }))
 }
 
@@ -126,10 +139,12 @@ pub fn record(tx: &mut Tx<'_>, kind: &str, t: &Ticket) -> Result<(), StorageErro
         return Ok(());
     };
     let visit = visit_id(tx, t)?;
-    let (identification, appointment_ref): (String, Option<String>) = tx
-        .conn
-        .prepare_cached("SELECT identification, appointment_ref FROM tickets WHERE id = ?1")?
-        .query_row([t.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (identification, appointment_ref, visitor_card): (String, Option<String>, Option<String>) =
+        tx.conn
+            .prepare_cached(
+                "SELECT identification, appointment_ref, visitor_card FROM tickets WHERE id = ?1",
+            )?
+            .query_row([t.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     let transferred_from = match t.transferred_from {
         None => Value::Null,
         Some(from) => {
@@ -151,6 +166,7 @@ pub fn record(tx: &mut Tx<'_>, kind: &str, t: &Ticket) -> Result<(), StorageErro
     data.insert("appointment".into(), json!(t.appointment));
     data.insert("appointment_ref".into(), json!(appointment_ref));
     data.insert("identification".into(), json!(identification));
+    data.insert("visitor_card".into(), json!(visitor_card));
     data.insert("counter".into(), json!(t.counter));
     data.insert("room".into(), json!(t.room));
     data.insert("call_count".into(), json!(t.call_count));

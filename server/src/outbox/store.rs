@@ -134,14 +134,21 @@ pub fn apply(tx: &mut Tx<'_>, decisions: &[Decision], now: i64) -> Result<()> {
     for d in decisions {
         match d {
             Decision::Delivered { seq } => {
-                delivered += tx
+                let created: Option<i64> = tx
                     .conn
                     .prepare_cached(
                         "UPDATE outbox SET state = 'delivered', delivered_at = ?2,
                                 attempts = attempts + 1, last_error = NULL
-                          WHERE seq = ?1 AND state = 'pending'",
+                          WHERE seq = ?1 AND state = 'pending'
+                          RETURNING created_at",
                     )?
-                    .execute(params![seq, now])? as i64;
+                    .query_row(params![seq, now], |r| r.get(0))
+                    .optional()?;
+                if let Some(created) = created {
+                    delivered += 1;
+                    // The delivery delay outlives the outbox row (trimmed later).
+                    crate::stats::record_delivery(tx, created, now)?;
+                }
             }
             Decision::Retry { seq, at, error } => {
                 tx.conn

@@ -387,9 +387,10 @@ async fn personal_data_only_with_consent_and_never_the_document_number() {
     s.db.run(move |tx| -> Result<(), StorageError> {
         tx.conn.execute(
             "INSERT INTO visitor_data (ticket_id, surname, given_names, birth_date, nationality, consent_at)
-             VALUES (?1, 'Shevchenko', 'Olena', '1990-04-01', 'UKR', 1)",
+             VALUES (?1, 'Shevchenko', 'Olena', '1990-04-01', NULL, 1)",
             [w],
         )?;
+        // (The nationality is stored, and then forwarded, only with `keep_nationality`.)
         // Data read but consent refused: never forwarded.
         tx.conn.execute(
             "INSERT INTO visitor_data (ticket_id, surname, given_names, birth_date, nationality, consent_at)

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::audit;
 use crate::config::{QueueSettings, Settings};
 use crate::storage::{Db, StorageError};
 pub use rules::{Action, Status};
@@ -119,6 +120,34 @@ pub struct CheckinRequest {
     pub language: String,
     pub appointment: bool,
     pub idempotency_key: Option<String>,
+    pub identification: Identification,
+}
+
+/// How the visitor identified at the kiosk: decides `tickets.identification` and what
+/// is forwarded to the case system.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identification {
+    /// From a signed appointment code (QR).
+    pub appointment_ref: Option<String>,
+    /// From a signed visitor card (QR).
+    pub visitor_card: Option<String>,
+    /// A valid ID document was scanned.
+    pub id_document: bool,
+    /// Names and birth date from it: only when the visitor consented on screen.
+    pub visitor: Option<crate::scanning::hub::Visitor>,
+}
+
+impl Identification {
+    /// The `tickets.identification` value.
+    pub fn method(&self) -> &'static str {
+        if self.id_document {
+            "id_document"
+        } else if self.appointment_ref.is_some() || self.visitor_card.is_some() {
+            "qr"
+        } else {
+            "none"
+        }
+    }
 }
 
 /// The queue engine: cheap to clone.
@@ -151,39 +180,118 @@ impl Queue {
 
     /// Issues a ticket. Returns it and whether it was new (false when the same
     /// idempotency key was used before: a double tap).
+    /// The ticket an earlier check-in with this `Idempotency-Key` issued, if any.
+    pub async fn by_idempotency_key(&self, key: &str) -> Result<Option<Ticket>> {
+        let s = self.settings.clone();
+        let key = key.to_string();
+        self.db
+            .run(move |tx| store::by_idempotency_key(tx, &s, &key))
+            .await
+    }
+
     pub async fn check_in(&self, req: CheckinRequest) -> Result<(Ticket, bool)> {
         let s = self.settings.clone();
         self.db.run(move |tx| store::check_in(tx, &s, &req)).await
     }
 
     pub async fn call_next(&self, counter: &str) -> Result<Option<Ticket>> {
+        self.call_next_by(counter, audit::SYSTEM).await
+    }
+
+    /// Calls the next visitor to `counter`; `actor` goes into the audit log with it.
+    pub async fn call_next_by(&self, counter: &str, actor: &str) -> Result<Option<Ticket>> {
         let s = self.settings.clone();
         let counter = counter.to_string();
+        let actor = actor.to_string();
         self.db
-            .run(move |tx| store::call_next(tx, &s, &counter))
+            .run(move |tx| {
+                let t = store::call_next(tx, &s, &counter)?;
+                if let Some(t) = &t {
+                    audit::record(
+                        tx,
+                        &actor,
+                        Action::Call.event(),
+                        &audit::ticket_target(&t.number, t.id),
+                        &format!("counter {counter}"),
+                    )?;
+                }
+                Ok(t)
+            })
             .await
     }
 
     pub async fn act(&self, ticket: i64, action: Action) -> Result<Ticket> {
+        self.act_by(ticket, action, audit::SYSTEM).await
+    }
+
+    /// A desk action on a ticket, recorded in the audit log as done by `actor`.
+    pub async fn act_by(&self, ticket: i64, action: Action, actor: &str) -> Result<Ticket> {
         let s = self.settings.clone();
+        let actor = actor.to_string();
         self.db
-            .run(move |tx| store::act(tx, &s, ticket, action))
+            .run(move |tx| {
+                let t = store::act(tx, &s, ticket, action)?;
+                let detail = t
+                    .counter
+                    .as_ref()
+                    .map(|c| format!("counter {c}"))
+                    .unwrap_or_default();
+                audit::record(
+                    tx,
+                    &actor,
+                    action.event(),
+                    &audit::ticket_target(&t.number, t.id),
+                    &detail,
+                )?;
+                Ok(t)
+            })
             .await
     }
 
     pub async fn transfer(&self, ticket: i64, service: &str) -> Result<Ticket> {
+        self.transfer_by(ticket, service, audit::SYSTEM).await
+    }
+
+    /// Moves a visit to another service, recorded in the audit log as done by `actor`.
+    pub async fn transfer_by(&self, ticket: i64, service: &str, actor: &str) -> Result<Ticket> {
         let s = self.settings.clone();
         let service = service.to_string();
+        let actor = actor.to_string();
         self.db
-            .run(move |tx| store::transfer(tx, &s, ticket, &service))
+            .run(move |tx| {
+                let t = store::transfer(tx, &s, ticket, &service)?;
+                audit::record(
+                    tx,
+                    &actor,
+                    Action::Transfer.event(),
+                    &audit::ticket_target(&t.number, ticket),
+                    &format!("to service {service} as #{}", t.id),
+                )?;
+                Ok(t)
+            })
             .await
     }
 
     pub async fn set_paused(&self, counter: &str, paused: bool) -> Result<Counter> {
+        self.set_paused_by(counter, paused, audit::SYSTEM).await
+    }
+
+    /// Pauses or resumes a counter, recorded in the audit log as done by `actor`.
+    pub async fn set_paused_by(&self, counter: &str, paused: bool, actor: &str) -> Result<Counter> {
         let s = self.settings.clone();
         let counter = counter.to_string();
+        let actor = actor.to_string();
         self.db
-            .run(move |tx| store::set_paused(tx, &s, &counter, paused))
+            .run(move |tx| {
+                let c = store::set_paused(tx, &s, &counter, paused)?;
+                let action = if paused {
+                    "counter.paused"
+                } else {
+                    "counter.resumed"
+                };
+                audit::record(tx, &actor, action, &format!("counter {counter}"), "")?;
+                Ok(c)
+            })
             .await
     }
 

@@ -9,7 +9,10 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde_json::json;
 
 use super::rules::{self, Action, Status};
-use super::{CheckinRequest, Counter, LANGUAGES, QueueError, QueueView, Result, Service, Ticket};
+use super::{
+    CheckinRequest, Counter, Identification, LANGUAGES, QueueError, QueueView, Result, Service,
+    Ticket,
+};
 use crate::clock::{from_ms, service_day, to_ms};
 use crate::config::{CounterDef, QueueSettings, ServiceDef};
 use crate::storage::{StorageError, Tx};
@@ -244,7 +247,28 @@ fn record_ticket_event(tx: &mut Tx<'_>, kind: &str, t: &Ticket) -> Result<()> {
     )?;
     // The case-system event commits with the change (transactional outbox).
     crate::outbox::record(tx, kind, t)?;
+    // So do the statistics, which must survive the purge of tickets.
+    crate::stats::record_ticket(tx, kind, t)?;
     Ok(())
+}
+
+pub fn by_idempotency_key(tx: &mut Tx<'_>, s: &QueueSettings, key: &str) -> Result<Option<Ticket>> {
+    let existing: Option<i64> = tx
+        .conn
+        .query_row(
+            "SELECT id FROM tickets WHERE idempotency_key = ?1",
+            [key],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(StorageError::from)?;
+    match existing {
+        Some(id) => {
+            let t = load_ticket(tx, id)?;
+            Ok(Some(with_position(tx, s, t)?))
+        }
+        None => Ok(None),
+    }
 }
 
 pub fn check_in(
@@ -255,20 +279,10 @@ pub fn check_in(
     if !LANGUAGES.contains(&req.language.as_str()) {
         return Err(QueueError::UnknownLanguage(req.language.clone()));
     }
-    if let Some(key) = &req.idempotency_key {
-        let existing: Option<i64> = tx
-            .conn
-            .query_row(
-                "SELECT id FROM tickets WHERE idempotency_key = ?1",
-                [key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(StorageError::from)?;
-        if let Some(id) = existing {
-            let t = load_ticket(tx, id)?;
-            return Ok((with_position(tx, s, t)?, false));
-        }
+    if let Some(key) = &req.idempotency_key
+        && let Some(t) = by_idempotency_key(tx, s, key)?
+    {
+        return Ok((t, false));
     }
     let prefix = service_prefix(tx, &req.service)?;
     let now = to_ms(tx.now);
@@ -304,9 +318,43 @@ pub fn check_in(
         )
         .map_err(StorageError::from)?;
     let id = tx.conn.last_insert_rowid();
+    identify(tx, id, &req.identification)?;
     let t = load_ticket(tx, id)?;
     record_ticket_event(tx, "ticket.created", &t)?;
     Ok((with_position(tx, s, t)?, true))
+}
+
+/// Records how the visitor identified, in the check-in's transaction, before its event is
+/// built (the event carries the identification and, with consent, the person).
+fn identify(tx: &mut Tx<'_>, id: i64, how: &Identification) -> Result<()> {
+    if how.method() == "none" {
+        return Ok(());
+    }
+    tx.conn
+        .execute(
+            "UPDATE tickets SET identification = ?2, appointment_ref = ?3, visitor_card = ?4
+             WHERE id = ?1",
+            params![id, how.method(), how.appointment_ref, how.visitor_card],
+        )
+        .map_err(StorageError::from)?;
+    if let Some(v) = how.visitor.as_ref().filter(|_| how.id_document) {
+        tx.conn
+            .execute(
+                "INSERT INTO visitor_data
+                    (ticket_id, surname, given_names, birth_date, nationality, consent_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    id,
+                    v.surname,
+                    v.given_names,
+                    v.birth_date,
+                    v.nationality,
+                    to_ms(tx.now)
+                ],
+            )
+            .map_err(StorageError::from)?;
+    }
+    Ok(())
 }
 
 fn counter_state(tx: &Tx<'_>, id: &str) -> Result<bool> {

@@ -46,6 +46,7 @@ impl Fixture {
                 language: "de".into(),
                 appointment,
                 idempotency_key: None,
+                identification: Default::default(),
             })
             .await
             .unwrap();
@@ -300,6 +301,7 @@ async fn same_idempotency_key_gives_the_same_ticket() {
         language: "fa".into(),
         appointment: false,
         idempotency_key: Some("visit-1".into()),
+        identification: Default::default(),
     };
     let (a, new_a) = f.queue.check_in(req.clone()).await.unwrap();
     let (b, new_b) = f.queue.check_in(req).await.unwrap();

@@ -271,6 +271,12 @@ impl Decoder {
         self.decode_image(img.as_raw(), img.width(), img.height())
     }
 
+    /// Decodes an image file's bytes (PNG, JPEG, WebP, TIFF; not PDF); `name` is for errors.
+    pub fn decode_bytes(&self, bytes: &[u8], name: &Path) -> Result<Vec<Symbol>, DecodeError> {
+        let img = luma_from_bytes(bytes, name)?;
+        self.decode_image(img.as_raw(), img.width(), img.height())
+    }
+
     fn thorough_passes(
         &self,
         luma: &[u8],
@@ -483,16 +489,37 @@ pub fn load_luma(path: &Path) -> Result<image::GrayImage, DecodeError> {
         path: path.to_owned(),
         source,
     })?;
+    luma_from_bytes(&bytes, path)
+}
+
+/// Decodes image bytes (PNG, JPEG, WebP, TIFF) into 8-bit luma; `path` names them in errors.
+///
+/// The header's size is checked against [`MAX_PIXELS`] before any pixel is decoded, and the
+/// decoder's allocations are capped, so a small file claiming a huge image cannot exhaust
+/// memory.
+pub fn luma_from_bytes(bytes: &[u8], path: &Path) -> Result<image::GrayImage, DecodeError> {
+    let image_err = |source| DecodeError::Image {
+        path: path.to_owned(),
+        source,
+    };
     let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|source| DecodeError::Read {
             path: path.to_owned(),
             source,
         })?;
-    let img = reader.decode().map_err(|source| DecodeError::Image {
-        path: path.to_owned(),
-        source,
-    })?;
+    let (w, h) = reader.into_dimensions().map_err(image_err)?;
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(DecodeError::TooLarge);
+    }
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|source| DecodeError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    reader.limits(limits_for(w, h));
+    let img = reader.decode().map_err(image_err)?;
     if u64::from(img.width()) * u64::from(img.height()) > MAX_PIXELS {
         return Err(DecodeError::TooLarge);
     }
@@ -510,6 +537,34 @@ pub fn load_luma(path: &Path) -> Result<image::GrayImage, DecodeError> {
         return image::GrayImage::from_raw(w, h, data).ok_or(DecodeError::TooLarge);
     }
     Ok(img.to_luma8())
+}
+
+/// Decoder limits for an image whose header said `w`×`h`.
+fn limits_for(w: u32, h: u32) -> image::Limits {
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(w);
+    limits.max_image_height = Some(h);
+    // 16-bit RGBA of the largest accepted image, plus the decoders' working buffers.
+    limits.max_alloc = Some(MAX_PIXELS * 8 + (64 << 20));
+    limits
+}
+
+/// The camera source's decoder: frames arrive on the camera thread, so decoding there never
+/// blocks the async runtime.
+impl lotse_firmware::scanner::FrameDecoder for Decoder {
+    fn decode(
+        &mut self,
+        luma: &[u8],
+        size: lotse_firmware::scanner::camera::FrameSize,
+    ) -> Vec<String> {
+        match self.decode_frame(luma, size.width, size.height) {
+            Ok(symbols) => symbols.into_iter().map(|s| s.text).collect(),
+            Err(e) => {
+                tracing::warn!("camera frame not decodable: {e}");
+                Vec::new()
+            }
+        }
+    }
 }
 
 /// Renders every page of a PDF at 150 dpi with `pdftoppm` (poppler-utils) into a temp dir.
@@ -626,6 +681,77 @@ mod tests {
                 .collect();
             let _ = d.decode_image(&luma, w, h).unwrap();
         }
+    }
+
+    /// The firmware camera source with this decoder: frames decoded on the camera's thread,
+    /// one event per code in view.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn camera_source_reports_a_code_seen_in_frames() {
+        use lotse_firmware::scanner::camera::{CameraPacing, FrameSize};
+        use lotse_firmware::scanner::{
+            Camera, CameraSource, ScanEvent, ScanSource, SimCamera, SourceId,
+        };
+        let (luma, width, height) = render("LOTSE1.cam", BarcodeFormat::QR_CODE, 300, 300);
+        let size = FrameSize { width, height };
+        let blank = (vec![128u8; (width * height) as usize], size);
+        let cam = SimCamera::once(vec![
+            blank.clone(),
+            (luma.clone(), size),
+            (luma, size),
+            blank,
+        ]);
+        let mut cam = Some(cam);
+        let source = CameraSource::new(
+            SourceId::new("kiosk-camera"),
+            move || {
+                cam.take()
+                    .map(|c| Box::new(c) as Box<dyn Camera>)
+                    .ok_or_else(|| std::io::Error::other("no camera"))
+            },
+            Box::new(Decoder::new(&[Format::QrCode])),
+            CameraPacing {
+                frame_interval: std::time::Duration::from_millis(10),
+                ..CameraPacing::default()
+            },
+        );
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        let handle = Box::new(source).start(tx);
+        let text = loop {
+            let ev = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            if let ScanEvent::Text { text, .. } = ev {
+                break text;
+            }
+        };
+        assert_eq!(text, "LOTSE1.cam");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(rx.try_recv().is_err(), "two frames with the code, one scan");
+        tokio::task::spawn_blocking(move || handle.stop())
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn image_headers_claiming_huge_sizes_are_refused_before_decoding() {
+        // A valid PNG header of 100000×100000 pixels and nothing else.
+        let mut png = Vec::new();
+        let img = image::GrayImage::new(1, 1);
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        // IHDR width/height at bytes 16..24; the CRC no longer matches, which the header
+        // read does not check.
+        png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let got = Decoder::default().decode_bytes(&png, Path::new("huge.png"));
+        assert!(
+            matches!(
+                got,
+                Err(DecodeError::TooLarge) | Err(DecodeError::Image { .. })
+            ),
+            "{got:?}"
+        );
     }
 
     #[test]

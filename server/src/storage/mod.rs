@@ -50,6 +50,10 @@ pub type Result<T> = std::result::Result<T, StorageError>;
 const MIGRATIONS_SQL: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_outbox.sql"),
+    include_str!("migrations/0003_auth.sql"),
+    include_str!("migrations/0004_retention_audit.sql"),
+    include_str!("migrations/0005_stats.sql"),
+    include_str!("migrations/0006_visitor_card.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -105,6 +109,13 @@ impl Tx<'_> {
 
 type Done = Box<dyn FnOnce(Result<()>) + Send>;
 type Job = Box<dyn FnOnce(&mut Tx<'_>) -> Done + Send>;
+/// Work that must run outside a transaction (`VACUUM`, WAL checkpoints).
+type Outside = Box<dyn FnOnce(&Connection) + Send>;
+
+enum Msg {
+    Tx(Job),
+    Outside(Outside),
+}
 type Publish = Box<dyn Fn(Vec<CommittedEvent>) + Send>;
 
 /// Cloneable handle to the database thread.
@@ -115,7 +126,7 @@ pub struct Db {
 
 #[derive(Debug)]
 struct Inner {
-    sender: Mutex<Option<mpsc::Sender<Job>>>,
+    sender: Mutex<Option<mpsc::Sender<Msg>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
 }
@@ -141,7 +152,7 @@ impl Db {
     }
 
     fn start(conn: Connection, path: PathBuf, clock: Arc<dyn Clock>, publish: Publish) -> Db {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Msg>();
         let thread = std::thread::Builder::new()
             .name("lotse-db".into())
             .spawn(move || run(conn, rx, clock, publish))
@@ -194,19 +205,37 @@ impl Db {
                 let _ = reply.send(result);
             })
         });
-        let sent = {
-            let guard = self.inner.sender.lock().unwrap_or_else(|e| e.into_inner());
-            match guard.as_ref() {
-                Some(s) => s.send(job).is_ok(),
-                None => false,
-            }
-        };
-        if !sent {
+        if !self.send(Msg::Tx(job)) {
             return Err(E::from(StorageError::Closed));
         }
         answer
             .await
             .unwrap_or_else(|_| Err(E::from(StorageError::Closed)))
+    }
+
+    fn send(&self, msg: Msg) -> bool {
+        let guard = self.inner.sender.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(s) => s.send(msg).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Runs `f` on the database thread between transactions, for statements SQLite
+    /// refuses inside one (`VACUUM`, `PRAGMA wal_checkpoint`). Other work waits.
+    pub async fn outside_transaction<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Outside = Box::new(move |conn: &Connection| {
+            let _ = reply.send(f(conn));
+        });
+        if !self.send(Msg::Outside(job)) {
+            return Err(StorageError::Closed);
+        }
+        answer.await.unwrap_or(Err(StorageError::Closed))
     }
 
     /// Stops accepting work, lets queued jobs finish, checkpoints the WAL and closes
@@ -231,12 +260,32 @@ impl Db {
     }
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Job>, clock: Arc<dyn Clock>, publish: Publish) {
-    while let Ok(first) = rx.recv() {
+fn run(conn: Connection, rx: mpsc::Receiver<Msg>, clock: Arc<dyn Clock>, publish: Publish) {
+    let mut carried: Option<Msg> = None;
+    loop {
+        let first = match carried.take() {
+            Some(m) => m,
+            None => match rx.recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            },
+        };
+        let first = match first {
+            Msg::Outside(f) => {
+                f(&conn);
+                continue;
+            }
+            Msg::Tx(j) => j,
+        };
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(j) => jobs.push(j),
+                Ok(Msg::Tx(j)) => jobs.push(j),
+                Ok(other) => {
+                    // Runs after this batch has committed.
+                    carried = Some(other);
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -305,6 +354,9 @@ pub fn open_connection(path: &Path) -> Result<Connection> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted rows are overwritten with zeros, so purged personal data does not
+        // linger in free pages of the file (see `crate::retention`).
+        conn.pragma_update(None, "secure_delete", "ON")?;
         Ok(())
     };
     setup().map_err(|e| classify(path, e))?;

@@ -1,6 +1,6 @@
 //! Bad input gets a 4xx problem document and changes nothing.
 
-use lotse_tests::{Server, client};
+use lotse_tests::Server;
 use serde_json::{Value, json};
 
 async fn snapshot(srv: &Server) -> (Value, Value) {
@@ -25,7 +25,7 @@ async fn expect_problem(r: reqwest::Response, status: u16, kind: &str) {
 async fn refused_requests_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start(dir.path());
-    let c = client();
+    let c = srv.client();
     let r = c
         .post(srv.url("/api/v1/checkins"))
         .json(&json!({"service": "general", "language": "tr"}))

@@ -23,7 +23,8 @@ async fn check_in(srv: &Server, service: &str, language: &str) -> Value {
 }
 
 async fn call_next(srv: &Server, counter: &str) -> Value {
-    let r = client()
+    let r = srv
+        .client()
         .post(srv.url(&format!("/api/v1/counters/{counter}/call-next")))
         .send()
         .await
@@ -33,7 +34,8 @@ async fn call_next(srv: &Server, counter: &str) -> Value {
 }
 
 async fn queue(srv: &Server) -> Vec<Value> {
-    let q: Value = client()
+    let q: Value = srv
+        .client()
         .get(srv.url("/api/v1/queue"))
         .send()
         .await
@@ -467,6 +469,53 @@ async fn a_double_or_triple_tap_gives_one_ticket_and_the_kiosk_keeps_nothing() {
     assert_eq!(tickets.len(), 2, "one ticket per visit: {tickets:?}");
 }
 
+/// Logs in through the desk's real login form.
+async fn desk_login(b: &Browser, username: &str, password: &str) {
+    let user = b.wait_testid("desk-login-username", LONG).await;
+    assert!(
+        !b.visible("desk-counter-select").await,
+        "the desk shows the queue before the login"
+    );
+    user.send_keys(username).await.unwrap();
+    b.wait_testid("desk-login-password", SHORT)
+        .await
+        .send_keys(password)
+        .await
+        .unwrap();
+    b.tap("desk-login-submit").await;
+}
+
+#[tokio::test]
+async fn the_desk_asks_for_a_login_and_refuses_a_wrong_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path());
+    let b = Browser::open(&srv.base, Screen::Desk).await;
+    desk_login(&b, "desk", "not the password").await;
+    b.wait_js(
+        "the login error",
+        "document.getElementById('login-error').textContent.includes('falsch')",
+        SHORT,
+    )
+    .await;
+    assert!(!b.visible("desk-counter-select").await);
+    b.client
+        .find(fantoccini::Locator::Css(
+            "[data-testid=desk-login-username]",
+        ))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    desk_login(&b, "desk", lotse_tests::DEMO_PASSWORD).await;
+    b.wait_testid("desk-counter-select", LONG).await;
+    // Logging out ends the session on the server: the desk asks again.
+    b.tap("desk-logout").await;
+    b.wait_testid("desk-login-username", SHORT).await;
+    let status = b.eval("fetch('/api/v1/queue').then((r) => r.status)").await;
+    assert_eq!(status, 401);
+}
+
 #[tokio::test]
 async fn the_desk_calls_by_button_and_by_keyboard() {
     let dir = tempfile::tempdir().unwrap();
@@ -475,11 +524,8 @@ async fn the_desk_calls_by_button_and_by_keyboard() {
     check_in(&srv, "residence", "ar").await;
     check_in(&srv, "work", "de").await;
     let b = Browser::open(&srv.base, Screen::Desk).await;
+    desk_login(&b, "desk", lotse_tests::DEMO_PASSWORD).await;
     let select = b.wait_testid("desk-counter-select", LONG).await;
-    assert!(
-        !b.visible("desk-login-username").await,
-        "the desk asks for a login although the server has none"
-    );
     b.wait_js(
         "the counters in the choice",
         "document.querySelector('[data-testid=desk-counter-select] option[value=c1]')",
@@ -530,4 +576,94 @@ async fn the_desk_calls_by_button_and_by_keyboard() {
     assert_eq!(a2["status"], "called");
     assert_eq!(a2["counter"], "c1");
     b.screenshot("desk").await;
+}
+
+/// The admin screen (no staff login on this build, so it opens directly): a retention
+/// period changed in the form is saved on the server and logged; a value over the
+/// 90-day cap is refused with the server's explanation and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_changes_a_retention_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path());
+    let b = Browser::open(&srv.base, Screen::Desk).await;
+    b.client.goto(&srv.url("/admin")).await.unwrap();
+    b.wait_js(
+        "the admin screen loaded every section",
+        "document.body.dataset.ready === '1'",
+        LONG,
+    )
+    .await;
+    assert!(
+        !b.visible("admin-login-username").await,
+        "the admin screen asks for a login although the server has none"
+    );
+    b.wait_js(
+        "the retention from the server",
+        "document.querySelector('[data-testid=admin-retention-max-days]').value === '90'",
+        SHORT,
+    )
+    .await;
+    // The services of the demo site are in the editor.
+    let rows = b
+        .eval("document.querySelectorAll('[data-testid=admin-service-row]').length")
+        .await;
+    assert_eq!(rows, json!(5));
+
+    let max = b.wait_testid("admin-retention-max-days", SHORT).await;
+    max.clear().await.unwrap();
+    max.send_keys("30").await.unwrap();
+    b.tap("admin-retention-save").await;
+    b.wait_js(
+        "the confirmation",
+        "document.querySelector('[data-testid=admin-retention-status]').textContent === 'Aufbewahrung gespeichert.'",
+        SHORT,
+    )
+    .await;
+    let saved = srv.get_json("/api/v1/admin/retention").await;
+    assert_eq!(saved["max_days"], 30, "{saved}");
+    b.wait_js(
+        "the change in the audit log on screen",
+        "[...document.querySelectorAll('[data-testid=admin-audit-row]')].some(r => r.textContent.includes('setting retention'))",
+        SHORT,
+    )
+    .await;
+
+    // Over the cap: the server's problem is shown, nothing changes.
+    max.clear().await.unwrap();
+    max.send_keys("120").await.unwrap();
+    b.tap("admin-retention-save").await;
+    let status = b
+        .wait_js(
+            "the refusal",
+            "(() => { const s = document.querySelector('[data-testid=admin-retention-status]'); \
+             return s.classList.contains('error') && s.textContent.includes('max_days') && s.textContent; })()",
+            SHORT,
+        )
+        .await;
+    assert!(
+        status.as_str().unwrap().contains("90"),
+        "the message names the cap: {status}"
+    );
+    assert_eq!(srv.get_json("/api/v1/admin/retention").await, saved);
+
+    // Back to a valid value: saved again.
+    max.clear().await.unwrap();
+    max.send_keys("45").await.unwrap();
+    b.tap("admin-retention-save").await;
+    b.wait_js(
+        "the second confirmation",
+        "(() => { const s = document.querySelector('[data-testid=admin-retention-status]'); \
+         return !s.classList.contains('error') && s.textContent === 'Aufbewahrung gespeichert.'; })()",
+        SHORT,
+    )
+    .await;
+    assert_eq!(
+        srv.get_json("/api/v1/admin/retention").await["max_days"],
+        45
+    );
+    b.eval("document.getElementById('retention').scrollIntoView(), true")
+        .await;
+    b.screenshot("admin").await;
+    b.eval("window.scrollTo(0, 0), true").await;
+    b.screenshot("admin-services").await;
 }

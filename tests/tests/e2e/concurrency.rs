@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use lotse_tests::{Server, client};
+use lotse_tests::Server;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -35,7 +35,7 @@ services = ["general"]
     .unwrap();
     let data = dir.path().join("data");
     let srv = Server::start_with(&data, &["--config", cfg.to_str().unwrap()]);
-    let c = client();
+    let c = srv.client();
     let tickets = 60;
     for _ in 0..tickets {
         let r = c

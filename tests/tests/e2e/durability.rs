@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use lotse_tests::{Server, client};
+use lotse_tests::Server;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -31,7 +31,7 @@ async fn a_restart_keeps_the_queue_and_continues_numbering() {
 async fn kill_9_during_a_burst_loses_no_confirmed_check_in() {
     let dir = tempfile::tempdir().unwrap();
     let mut srv = Server::start(dir.path());
-    let c = client();
+    let c = srv.client();
     let confirmed = Arc::new(std::sync::Mutex::new(Vec::<(i64, String)>::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let mut kiosks = vec![];

@@ -46,7 +46,7 @@ where
 async fn buttons_sensors_and_lamps_in_demo_mode() {
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start(dir.path());
-    let c = client();
+    let c = srv.client();
     let list = pins(&c, &srv).await;
     let names: Vec<&str> = list
         .iter()
@@ -172,8 +172,29 @@ async fn sim_routes_are_absent_outside_demo_mode() {
         ),
     )
     .unwrap();
+    // An operator creates the first account with the command line.
+    let mut add = std::process::Command::new(lotse_tests::lotse_bin())
+        .args(["account", "add", "--username", "ops", "--role", "admin"])
+        .arg("--password-stdin")
+        .arg("--config")
+        .arg(&cfg)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = add.stdin.take().unwrap();
+        writeln!(stdin, "operator password 1").unwrap();
+    }
+    assert!(add.wait().unwrap().success());
     let srv = Server::serve(&cfg);
-    let c = client();
+    let r = client()
+        .get(srv.url("/api/v1/sim/gpio"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "no staff route without a login");
+    let c = srv.login_blocking("ops", "operator password 1").client();
     let r = c.get(srv.url("/api/v1/sim/gpio")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     let r = c

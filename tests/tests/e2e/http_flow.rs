@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use lotse_tests::{Server, SseReader, client};
+use lotse_tests::{Server, SseReader};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn visit_end_to_end_with_live_events_and_replay() {
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start(dir.path());
-    let c = client();
+    let c = srv.client();
 
     let services: Value = srv.get_json("/api/v1/services").await;
     let ids: Vec<&str> = services
@@ -126,7 +126,7 @@ async fn visit_end_to_end_with_live_events_and_replay() {
 async fn transfer_no_show_cancel_pause_and_openapi() {
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start(dir.path());
-    let c = client();
+    let c = srv.client();
     let checkin = |service: &'static str| {
         let c = c.clone();
         let url = srv.url("/api/v1/checkins");

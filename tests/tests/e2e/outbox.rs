@@ -50,8 +50,9 @@ async fn check_in(c: &reqwest::Client, srv: &Server, service: &str) -> Value {
     r.json().await.unwrap()
 }
 
-async fn post(c: &reqwest::Client, srv: &Server, path: &str) -> reqwest::Response {
-    c.post(srv.url(path)).send().await.unwrap()
+/// A staff POST: as the demo admin, whatever client the test holds.
+async fn post(_c: &reqwest::Client, srv: &Server, path: &str) -> reqwest::Response {
+    srv.client().post(srv.url(path)).send().await.unwrap()
 }
 
 /// Every event of the pull feed, oldest first, with its cursor.
@@ -93,8 +94,9 @@ fn assert_valid(v: &jsonschema::Validator, event: &Value) {
     assert!(errors.is_empty(), "{errors:#?}\n{event:#}");
 }
 
-async fn get_json(c: &reqwest::Client, srv: &Server, path: &str) -> Value {
-    c.get(srv.url(path))
+async fn get_json(_c: &reqwest::Client, srv: &Server, path: &str) -> Value {
+    srv.client()
+        .get(srv.url(path))
         .send()
         .await
         .unwrap()
@@ -103,8 +105,10 @@ async fn get_json(c: &reqwest::Client, srv: &Server, path: &str) -> Value {
         .unwrap()
 }
 
-async fn metrics(c: &reqwest::Client, srv: &Server) -> HashMap<String, f64> {
-    let text = c
+/// `/metrics` as the demo admin (monitoring tokens are tested in auth.rs).
+async fn metrics(_c: &reqwest::Client, srv: &Server) -> HashMap<String, f64> {
+    let text = srv
+        .client()
         .get(srv.url("/metrics"))
         .send()
         .await
@@ -157,7 +161,7 @@ async fn receiver_down_during_1000_visits_then_every_event_arrives_once() {
     let r = Arc::new(receiver().await);
     r.down();
     let (_dir, srv, _) = start(&push_config(&r, ""));
-    let c = client();
+    let c = srv.client();
 
     // 1,000 check-ins from 16 kiosks while the case system is unreachable.
     let mut kiosks = Vec::new();
@@ -292,7 +296,7 @@ async fn server_errors_and_connection_resets_are_retried() {
     r.script(Fault::Status(502), 2);
     r.script(Fault::Status(400), 2);
     let (_dir, srv, _) = start(&push_config(&r, ""));
-    let c = client();
+    let c = srv.client();
     for _ in 0..20 {
         check_in(&c, &srv, "work").await;
     }
@@ -313,7 +317,7 @@ async fn retry_after_of_a_429_is_honoured() {
     let r = receiver().await;
     r.script(Fault::TooMany(2), 1);
     let (_dir, srv, _) = start(&push_config(&r, ""));
-    let c = client();
+    let c = srv.client();
     check_in(&c, &srv, "housing").await;
     assert!(
         r.wait_until(Duration::from_secs(15), |l| l.order.len() == 1)
@@ -334,7 +338,7 @@ async fn gone_switches_delivery_off_until_enabled() {
     let r = receiver().await;
     r.set_mode(Fault::Gone);
     let (_dir, srv, _) = start(&push_config(&r, ""));
-    let c = client();
+    let c = srv.client();
     for _ in 0..3 {
         check_in(&c, &srv, "general").await;
     }
@@ -376,7 +380,7 @@ async fn timeouts_and_a_slow_receiver_never_slow_the_kiosk() {
     // Longer than lotse's timeout: every attempt hangs for 3 s, then times out.
     r.set_mode(Fault::Delay(Duration::from_secs(10)));
     let (_dir, srv, _) = start(&push_config(&r, "timeout = \"3s\"\n"));
-    let c = client();
+    let c = srv.client();
     let mut slowest = Duration::ZERO;
     for i in 0..40 {
         let t = Instant::now();
@@ -425,7 +429,7 @@ async fn kill_9_in_mid_delivery_loses_nothing() {
     // unmarked in lotse, which sends them again; the receiver keeps one of each.
     r.set_mode(Fault::SlowAck(Duration::from_millis(200)));
     let (dir, mut srv, config) = start(&push_config(&r, ""));
-    let c = client();
+    let c = srv.client();
     let mut kiosks = Vec::new();
     for k in 0..8 {
         let c = c.clone();
@@ -497,7 +501,7 @@ async fn signatures_verify_with_the_standardwebhooks_package() {
         "url = \"{}\"\nsecret = [\"{new_secret}\", \"{old_secret}\"]\nsigning_key = \"whsk_{sk}\"\nretry_initial = \"100ms\"\nretry_max = \"1s\"\n",
         r.url()
     ));
-    let c = client();
+    let c = srv.client();
     check_in(&c, &srv, "naturalisation").await;
     assert!(
         r.wait_until(Duration::from_secs(10), |l| l.order.len() == 1)
@@ -655,7 +659,7 @@ fn insert_visitor(db: &Path, ticket: i64, consent: bool) {
 async fn personal_data_only_with_consent() {
     // Pull only: no url, so nothing is pushed and the feed holds everything.
     let (_dir, srv, _) = start(&format!("feed_token = \"{TOKEN}\"\n"));
-    let c = client();
+    let c = srv.client();
     let consented = check_in(&c, &srv, "residence").await["id"]
         .as_i64()
         .unwrap();
@@ -812,7 +816,7 @@ async fn the_feed_needs_its_token_and_pages_by_cursor() {
 async fn without_a_case_system_events_wait_and_health_says_not_configured() {
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start(dir.path());
-    let c = client();
+    let c = srv.client();
     check_in(&c, &srv, "general").await;
     let health = get_json(&c, &srv, "/healthz").await;
     assert_eq!(
@@ -825,10 +829,11 @@ async fn without_a_case_system_events_wait_and_health_says_not_configured() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 404);
+    // Without a configured feed token that token is simply unknown.
+    assert_eq!(r.status(), 401);
     assert_eq!(
         r.json::<Value>().await.unwrap()["type"],
-        "urn:lotse:problem:feed-not-configured"
+        "urn:lotse:problem:unauthorized"
     );
     // The event is kept for a feed or endpoint configured later.
     let m = metrics(&c, &srv).await;
@@ -840,7 +845,7 @@ async fn dead_letters_are_listed_and_replayed() {
     let r = receiver().await;
     r.set_mode(Fault::Status(500));
     let (_dir, srv, _) = start(&push_config(&r, "give_up_after = \"1s\"\n"));
-    let c = client();
+    let c = srv.client();
     check_in(&c, &srv, "work").await;
     check_in(&c, &srv, "housing").await;
     let dead = lotse_tests::wait_for("two dead letters", Duration::from_secs(20), || {
@@ -886,6 +891,19 @@ async fn dead_letters_are_listed_and_replayed() {
     );
     let list = get_json(&c, &srv, "/api/v1/outbox/dead-letters").await;
     assert_eq!(list["dead_letters"].as_array().unwrap().len(), 0);
+    // Each replay is in the audit log (the unknown one is not).
+    let audit = get_json(&c, &srv, "/api/v1/admin/audit").await;
+    let replays: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "outbox.dead_letter_replayed")
+        .collect();
+    assert_eq!(replays.len(), 2, "{audit}");
+    for d in dead["dead_letters"].as_array().unwrap() {
+        let target = format!("event {}", d["id"].as_str().unwrap());
+        assert!(replays.iter().any(|e| e["target"] == target), "{audit}");
+    }
 }
 
 #[test]

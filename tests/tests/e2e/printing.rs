@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use lotse_tests::fake_printer::{FakePrinter, Mode, escpos_raster};
-use lotse_tests::{Server, SseReader, client};
+use lotse_tests::{Server, SseReader};
 use serde_json::{Value, json};
 
 fn screenshots_dir() -> std::path::PathBuf {
@@ -53,7 +53,7 @@ async fn expect_alert(sse: &mut SseReader, code: &str, number: Option<&str>) -> 
 async fn simulated_printer_tickets_decode_back_to_a_working_status_link() {
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start(dir.path());
-    let c = client();
+    let c = srv.client();
     let shots = screenshots_dir();
     for (lang, service) in [
         ("de", "residence"),
@@ -165,7 +165,7 @@ async fn paper_out_from_the_gpio_sensor_falls_back_to_the_screen() {
         &dir.path().join("data"),
         &["--config", cfg.to_str().unwrap()],
     );
-    let c = client();
+    let c = srv.client();
     let mut sse = SseReader::connect(&srv.base, None).await;
     assert_eq!(srv.check_in("general", "de").await["printed"], true);
     // The paper sensor (BCM 27, active low) triggers.
