@@ -19,6 +19,7 @@
 //! - [`hardware`]: buttons, sensors, lamps and the status LED wired to the queue;
 //! - [`http`]: the router, handlers and problem responses;
 //! - [`announce`]: spoken calls (espeak-ng), cached as WAV;
+//! - [`provision`]: first-boot provisioning from `lotse-provision.toml`;
 //! - [`watchdog`]: systemd readiness and watchdog;
 //! - [`appliance`]: wiring it all into one running process;
 //! - [`bench`]: load figures against a real `lotse` process.
@@ -39,6 +40,7 @@ pub mod hardware;
 pub mod http;
 pub mod outbox;
 pub mod printing;
+pub mod provision;
 pub mod queue;
 pub mod retention;
 pub mod scanning;

@@ -36,10 +36,45 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Run in production with a configuration file.
+    /// Run in production with a configuration file. While the data directory holds a
+    /// `needs-provisioning` marker, serve only the page that lists its problems.
     Serve {
         #[arg(long)]
         config: PathBuf,
+        /// Data directory (default: the config's server.data_dir, else /var/lib/lotse).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Address to listen on (default: the config's server.listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Copy the database (consistent while the appliance runs) into FILE.
+    Backup {
+        #[arg(long)]
+        to: PathBuf,
+        /// Data directory (default: the config's server.data_dir, else /var/lib/lotse).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Replace the database with a backup (stop the appliance first). Refuses a backup
+    /// from a newer Lotse; the replaced database is kept in DATA/backups/.
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate lotse-provision.toml, apply it to ROOT and wipe its secrets from the boot
+    /// partition; exit 2 and leave a needs-provisioning marker when it is invalid.
+    Provision {
+        file: PathBuf,
+        /// The system to configure (a temporary directory in tests).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
     },
     /// Validate a configuration file and explain every problem.
     CheckConfig { file: PathBuf },
@@ -267,14 +302,69 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(serve(settings, &data, true))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { config } => {
+        Command::Serve {
+            config,
+            data,
+            listen,
+        } => {
             init_logging();
-            let settings = Settings::load(&config)?;
-            let data = settings
-                .data_dir
-                .clone()
+            let loaded = Settings::load(&config);
+            let data = data
+                .or_else(|| loaded.as_ref().ok().and_then(|s| s.data_dir.clone()))
                 .unwrap_or_else(|| PathBuf::from("/var/lib/lotse"));
+            let listen = listen
+                .map(|l| {
+                    l.parse::<std::net::SocketAddr>()
+                        .with_context(|| format!("--listen {l:?} is not an address:port"))
+                })
+                .transpose()?;
+            // Not provisioned yet (no file was ever applied): say so on the screen
+            // rather than fail and restart forever.
+            let marker = lotse_server::provision::read_marker(&data).or_else(|| {
+                (!config.exists()).then(|| {
+                    vec![
+                        "lotse-provision.toml".to_string(),
+                        format!(
+                            "no configuration at {}: put lotse-provision.toml onto the boot partition and restart",
+                            config.display()
+                        ),
+                    ]
+                })
+            });
+            if let Some(lines) = marker {
+                let addr = listen
+                    .or_else(|| loaded.as_ref().ok().map(|s| s.listen))
+                    .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 8080)));
+                return runtime()?.block_on(needs_provisioning(addr, lines));
+            }
+            let mut settings = loaded?;
+            if let Some(l) = listen {
+                settings.listen = l;
+            }
             runtime()?.block_on(serve(settings, &data, false))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Provision { file, root } => provision(&file, &root),
+        Command::Backup { to, data, config } => {
+            let db = data_dir(data, config.as_deref())?.join("lotse.db");
+            anyhow::ensure!(db.is_file(), "no database at {}", db.display());
+            lotse_server::storage::backup::backup(&db, &to)
+                .with_context(|| format!("backup of {} to {}", db.display(), to.display()))?;
+            let size = std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0);
+            println!("{} → {} ({size} bytes)", db.display(), to.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { from, data, config } => {
+            let dir = data_dir(data, config.as_deref())?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let db = dir.join("lotse.db");
+            let saved = lotse_server::storage::backup::restore(&from, &db)
+                .with_context(|| format!("restore of {} from {}", db.display(), from.display()))?;
+            println!("{} restored from {}", db.display(), from.display());
+            if let Some(s) = saved {
+                println!("the replaced database is kept as {}", s.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Account { what } => runtime()?.block_on(account(what)),
@@ -491,6 +581,63 @@ fn check_config(file: &Path) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--data`, else the config's data directory, else the production default.
+fn data_dir(data: Option<PathBuf>, config: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(d) = data {
+        return Ok(d);
+    }
+    let from_config = match config {
+        Some(c) => Settings::load(c)?.data_dir,
+        None => None,
+    };
+    Ok(from_config.unwrap_or_else(|| PathBuf::from("/var/lib/lotse")))
+}
+
+fn provision(file: &Path, root: &Path) -> anyhow::Result<ExitCode> {
+    use lotse_server::provision::{Outcome, run};
+    match run(file, root)? {
+        Outcome::Applied { applied, kept } => {
+            for p in &applied.written {
+                println!("wrote {}", p.display());
+            }
+            println!(
+                "{}: applied; secrets removed, copy kept as {}",
+                file.display(),
+                kept.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::NeedsProvisioning { problems, marker } => {
+            eprintln!("{}: {} problem(s)", file.display(), problems.len());
+            for p in problems {
+                eprintln!("  {p}");
+            }
+            eprintln!(
+                "nothing applied; the device shows these until fixed ({})",
+                marker.display()
+            );
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+async fn needs_provisioning(
+    addr: std::net::SocketAddr,
+    lines: Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let addr = listener.local_addr()?;
+    println!("lotse {} listening on {addr}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "needs provisioning: {}",
+        lines.iter().skip(1).cloned().collect::<Vec<_>>().join("; ")
+    );
+    lotse_server::http::provisioning::serve(listener, lines, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()> {

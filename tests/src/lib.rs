@@ -184,7 +184,8 @@ impl Server {
         Self::demo(cmd, data)
     }
 
-    fn spawn(mut cmd: Command, data: &Path) -> Server {
+    /// Any `lotse` command line that serves and prints "listening on ADDR".
+    pub fn spawn(mut cmd: Command, data: &Path) -> Server {
         if !cmd.get_envs().any(|(k, _)| k == "LOTSE_LOG") {
             cmd.env("LOTSE_LOG", "warn").stderr(Stdio::inherit());
         }

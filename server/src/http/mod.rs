@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 pub mod feed;
 pub mod openapi;
+pub mod provisioning;
 pub mod public;
 pub mod scans;
 pub mod sim;

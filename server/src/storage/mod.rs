@@ -19,6 +19,8 @@ use tokio::sync::oneshot;
 
 use crate::clock::Clock;
 
+pub mod backup;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error(
@@ -375,6 +377,15 @@ pub fn open_connection(path: &Path) -> Result<Connection> {
             found,
             supported,
         });
+    }
+    // A database with data is copied before its schema changes (DATA/backups/).
+    if found > 0 && found < supported {
+        let saved = backup::automatic_from(
+            &conn,
+            path,
+            &format!("before-migration-v{found}-to-v{supported}"),
+        )?;
+        tracing::info!("database backed up to {} before migrating", saved.display());
     }
     migrations()
         .to_latest(&mut conn)

@@ -6,6 +6,7 @@
 
 mod admin;
 mod auth;
+mod backup;
 mod bad_input;
 mod browser;
 mod cli;
@@ -17,6 +18,7 @@ mod id_scan;
 mod kiosk_scan;
 mod outbox;
 mod printing;
+mod provision;
 mod retention;
 mod scanning;
 mod stats;
