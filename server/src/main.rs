@@ -640,6 +640,21 @@ async fn needs_provisioning(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where `lotse provision` leaves the admin password's hash on the appliance.
+const PROVISIONED_ADMIN_HASH: &str = "/etc/lotse/admin.hash";
+
+/// Creates the `admin` account from the provisioned hash while there is no admin yet.
+async fn adopt_provisioned_admin(appliance: &Appliance) {
+    let Ok(phc) = std::fs::read_to_string(PROVISIONED_ADMIN_HASH) else {
+        return;
+    };
+    match appliance.state.auth.adopt_admin_hash(phc.trim()).await {
+        Ok(true) => tracing::info!("admin account created from {PROVISIONED_ADMIN_HASH}"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!("{PROVISIONED_ADMIN_HASH} not used: {e}"),
+    }
+}
+
 async fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -648,6 +663,9 @@ async fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()
     let appliance = Appliance::start(settings, data, Arc::new(SystemClock))
         .await
         .with_context(|| format!("cannot start with data directory {}", data.display()))?;
+    if !demo {
+        adopt_provisioned_admin(&appliance).await;
+    }
     let host = if addr.ip().is_unspecified() {
         "127.0.0.1".to_string()
     } else {

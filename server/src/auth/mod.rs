@@ -565,6 +565,34 @@ impl Auth {
             .await
     }
 
+    /// First boot: the provisioning file's admin password arrives as an Argon2 PHC hash
+    /// (`lotse provision` writes it to `/etc/lotse/admin.hash`). It becomes the `admin`
+    /// account only while the appliance has no admin at all, so it never overrides a
+    /// password changed later. Returns whether the account was created.
+    pub async fn adopt_admin_hash(&self, phc: &str) -> Result<bool, AuthError> {
+        let parsed = argon2::PasswordHash::new(phc)
+            .map_err(|e| AuthError::Invalid(format!("the admin hash is no PHC string: {e}")))?;
+        if parsed.algorithm.as_str() != "argon2id" {
+            return Err(AuthError::Invalid(
+                "the admin hash must be Argon2id".to_string(),
+            ));
+        }
+        let hash = phc.to_string();
+        self.db
+            .run(move |tx| {
+                let admins = store::accounts(tx.conn)?
+                    .iter()
+                    .filter(|a| a.role == Role::Admin)
+                    .count();
+                if admins > 0 || store::credentials(tx.conn, "admin")?.is_some() {
+                    return Ok(false);
+                }
+                store::insert_account(tx.conn, "admin", Role::Admin, &hash, to_ms(tx.now))?;
+                Ok(true)
+            })
+            .await
+    }
+
     /// Demo mode: accounts `desk` and `admin` with `password`, created or reset.
     pub async fn ensure_demo_accounts(&self, password: &str) -> Result<(), AuthError> {
         for (name, role) in [("admin", Role::Admin), ("desk", Role::Desk)] {

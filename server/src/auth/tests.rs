@@ -236,3 +236,21 @@ async fn api_tokens_are_stored_hashed_and_carry_their_scope() {
     f.auth.delete_token("fallakte").await.unwrap();
     assert!(f.auth.token(&t).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_provisioned_admin_hash_becomes_the_admin_only_while_there_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap(),
+    ));
+    let db = Db::open(&dir.path().join("lotse.db"), clock.clone(), |_| {}).unwrap();
+    let auth = Auth::new(db, clock, None);
+    let phc = password::hash("provisioned password 1").unwrap();
+    assert!(auth.adopt_admin_hash("not a hash").await.is_err());
+    assert!(auth.adopt_admin_hash(&phc).await.unwrap());
+    auth.login("admin", "provisioned password 1", IP, None)
+        .await
+        .unwrap();
+    // A second boot with the same file changes nothing.
+    assert!(!auth.adopt_admin_hash(&phc).await.unwrap());
+}
