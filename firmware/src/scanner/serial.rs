@@ -179,7 +179,15 @@ mod tests {
     async fn pty_reader_with_cr_lf_and_crlf_and_an_mrz() {
         let (mut master, slave) = pty();
         // Keep a slave descriptor open, so the pair survives until the source opens it.
-        let _keep = open_tty(&slave, 115_200).unwrap();
+        let _keep = match open_tty(&slave, 115_200) {
+            Ok(f) => f,
+            // qemu-user (the aarch64 test run) does not emulate the termios ioctls.
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                eprintln!("skipped: termios is not supported here: {e}");
+                return;
+            }
+            Err(e) => panic!("open {}: {e}", slave.display()),
+        };
         let source = SerialScanner::new(
             SourceId::new("desk-serial"),
             slave.clone(),
