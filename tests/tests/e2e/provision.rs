@@ -111,7 +111,15 @@ async fn a_good_file_is_applied_and_its_secrets_wiped() {
     let server = Server::spawn(cmd, &data);
     let health = client().get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let services = server.get_json("/api/v1/services").await;
+    // Public, so no session is needed (a served appliance has no demo admin).
+    let services: serde_json::Value = client()
+        .get(server.url("/api/v1/services"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(services[0]["id"], "general", "{services}");
     assert!(data.join("lotse.db").exists());
 }
