@@ -60,7 +60,7 @@ fn is_ticket_number(s: &str) -> bool {
 }
 
 /// Text of the element with this `data-testid` ("" when missing).
-async fn text(b: &Browser, testid: &str) -> String {
+pub(crate) async fn text(b: &Browser, testid: &str) -> String {
     b.js(
         "const e = document.querySelector(`[data-testid=\"${arguments[0]}\"]`);\
          return e ? e.textContent.trim() : '';",

@@ -7,21 +7,10 @@ use std::time::Duration;
 use lotse_tests::{Browser, Screen};
 use serde_json::Value;
 
+use super::browser::text;
 use super::id_scan::{MRZ_DE_ID, appointment_code, scan, start};
 
 const LONG: Duration = Duration::from_secs(20);
-
-async fn text(b: &Browser, testid: &str) -> String {
-    b.js(
-        "const e = document.querySelector(`[data-testid=\"${arguments[0]}\"]`);\
-         return e ? e.textContent.trim() : '';",
-        vec![testid.into()],
-    )
-    .await
-    .as_str()
-    .unwrap_or_default()
-    .to_string()
-}
 
 #[tokio::test]
 async fn an_appointment_letter_checks_in_for_its_concern_in_arabic() {
