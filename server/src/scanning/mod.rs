@@ -12,5 +12,6 @@ pub mod devices;
 pub mod hub;
 pub mod inbox;
 pub mod mrz;
+pub mod ocr;
 pub mod payload;
 pub mod settings;
