@@ -198,6 +198,10 @@ enum ScanCommand {
         /// Also repair OCR confusions that a check digit confirms.
         #[arg(long)]
         repair: bool,
+        /// Read the MRZ from an image (PNG, JPEG, WebP, TIFF, or a PDF's pages) instead of
+        /// stdin; exit 1 when none with valid check digits is found. Always repairs.
+        #[arg(long, value_name = "FILE")]
+        image: Option<PathBuf>,
     },
     /// Decode QR, Micro QR, Data Matrix, PDF417 and Aztec codes in image files (PNG, JPEG,
     /// WebP, TIFF, PDF); one JSON line per symbol; exit 1 when a file had none or failed.
@@ -216,6 +220,10 @@ enum ScanCommand {
         /// The zxing-cpp script (server/src/scanning/bench_zxingcpp.py); omit to skip it.
         #[arg(long)]
         zxing_cpp: Option<PathBuf>,
+        /// Time MRZ reading instead: the images in DIR (shared/testdata/mrz/images, expected
+        /// text beside them), 1280x720 frames with and without an MRZ, a 300 dpi A4 page.
+        #[arg(long, value_name = "DIR")]
+        mrz: Option<PathBuf>,
     },
 }
 
@@ -254,8 +262,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::CheckConfig { file } => Ok(check_config(&file)),
         Command::Scan {
-            what: ScanCommand::Mrz { repair },
-        } => scan_mrz(repair),
+            what: ScanCommand::Mrz { repair, image },
+        } => match image {
+            Some(file) => scan_mrz_image(&file),
+            None => scan_mrz(repair),
+        },
         Command::Scan {
             what: ScanCommand::Decode { files },
         } => {
@@ -277,6 +288,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     corpus,
                     frames,
                     zxing_cpp,
+                    mrz: Some(images),
+                },
+        } => {
+            let _ = (corpus, zxing_cpp);
+            let report = lotse_server::scanning::ocr::bench::run(&images, frames)
+                .with_context(|| format!("MRZ bench over {}", images.display()))?;
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scan {
+            what:
+                ScanCommand::Bench {
+                    corpus,
+                    frames,
+                    zxing_cpp,
+                    mrz: None,
                 },
         } => {
             let report = lotse_server::scanning::bench::run(&corpus, frames, zxing_cpp.as_deref())
@@ -554,6 +581,19 @@ fn scan_mrz(repair: bool) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+fn scan_mrz_image(file: &Path) -> anyhow::Result<ExitCode> {
+    let read = lotse_server::scanning::ocr::read_mrz_file(file)?;
+    if let Some(read) = read {
+        println!("{}", serde_json::to_string(read.mrz())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}",
+        serde_json::json!({"valid": false, "errors": ["not_found"], "message": format!("no readable MRZ in {}", file.display())})
+    );
+    Ok(ExitCode::from(1))
 }
 
 fn check_config(file: &Path) -> ExitCode {

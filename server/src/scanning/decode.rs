@@ -482,6 +482,19 @@ fn rotate_90(luma: &[u8], width: u32, height: u32) -> (Vec<u8>, u32, u32) {
     (out, height, width)
 }
 
+/// Reads an image file (PNG, JPEG, WebP, TIFF) or every page of a PDF (with `pdftoppm`, as
+/// [`Decoder::decode_file`] does) into 8-bit luma, one image per page.
+pub fn load_pages(path: &Path) -> Result<Vec<image::GrayImage>, DecodeError> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("pdf"))
+    {
+        rasterize_pdf(path)
+    } else {
+        Ok(vec![load_luma(path)?])
+    }
+}
+
 /// Reads an image file into 8-bit luma; transparent pixels become white (codes rendered on a
 /// transparent background would otherwise turn into black on black).
 pub fn load_luma(path: &Path) -> Result<image::GrayImage, DecodeError> {

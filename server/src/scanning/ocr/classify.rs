@@ -40,7 +40,10 @@ fn templates() -> &'static [Template] {
             let sharp = render(char::from(c));
             let blurred = blur(&sharp);
             let bold: Vec<f32> = blurred.iter().map(|v| (v * 1.8).min(1.0)).collect();
-            let light: Vec<f32> = blurred.iter().map(|v| ((v - 0.45) * 2.2).max(0.0)).collect();
+            let light: Vec<f32> = blurred
+                .iter()
+                .map(|v| ((v - 0.45) * 2.2).max(0.0))
+                .collect();
             for pixels in [sharp, blurred, bold, light] {
                 if let Some(pixels) = normalise(pixels) {
                     out.push(Template { class, pixels });
@@ -56,7 +59,11 @@ fn render(c: char) -> Vec<f32> {
     let scale = 1.0 / UNITS_PER_GRID;
     let draw = |pen: f32| {
         let mut grid = vec![0.0f32; ROWS * COLS];
-        font::fill(&font::outline(c, pen, BASE_ROW, scale, 0.0), &mut grid, COLS);
+        font::fill(
+            &font::outline(c, pen, BASE_ROW, scale, 0.0),
+            &mut grid,
+            COLS,
+        );
         grid
     };
     let advance = font::advance(c) * scale;
@@ -83,7 +90,9 @@ fn blur(grid: &[f32]) -> Vec<f32> {
         if x < 0 || y < 0 || x >= COLS as isize || y >= ROWS as isize {
             0.0
         } else {
-            grid.get(y as usize * COLS + x as usize).copied().unwrap_or(0.0)
+            grid.get(y as usize * COLS + x as usize)
+                .copied()
+                .unwrap_or(0.0)
         }
     };
     let mut out = vec![0.0; ROWS * COLS];

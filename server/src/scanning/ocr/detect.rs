@@ -14,9 +14,6 @@ const DETECT_PIXELS: usize = 2_600_000;
 /// Smallest component height (detection pixels) that can be a glyph.
 const MIN_GLYPH_HEIGHT: usize = 6;
 
-/// Characters per line of the MRZ layouts: TD1 (3 lines), TD2/MRV-B, TD3/MRV-A (2 lines).
-pub(super) const LINE_LENGTHS: [usize; 3] = [30, 36, 44];
-
 /// One MRZ text line in full-image pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Line {
@@ -130,7 +127,12 @@ fn downscale(image: &Gray<'_>) -> (Owned, usize) {
     for y in 0..h {
         for x in 0..w {
             let mut sum = 0u32;
-            for row in image.data.chunks_exact(image.width).skip(y * factor).take(factor) {
+            for row in image
+                .data
+                .chunks_exact(image.width)
+                .skip(y * factor)
+                .take(factor)
+            {
                 sum += row
                     .iter()
                     .skip(x * factor)
@@ -447,7 +449,11 @@ fn fit_line(chain: &[Component]) -> Option<TextLine> {
         along.iter().sum::<f32>() / count,
     );
     let skk: f32 = ks.iter().map(|k| (k - mk) * (k - mk)).sum();
-    let skt: f32 = ks.iter().zip(&along).map(|(k, t)| (k - mk) * (t - mt)).sum();
+    let skt: f32 = ks
+        .iter()
+        .zip(&along)
+        .map(|(k, t)| (k - mk) * (t - mt))
+        .sum();
     if skk <= 0.0 {
         return None;
     }

@@ -102,12 +102,8 @@ pub(crate) fn advance(c: char) -> f32 {
         .map_or(0.0, f32::from)
 }
 
-/// Font units per em.
-pub(crate) fn units_per_em() -> f32 {
-    face().map_or(1000.0, |face| f32::from(face.units_per_em()))
-}
-
 /// The ink box of `c` in font units (x0, y0, x1, y1), y up.
+#[cfg(test)]
 pub(crate) fn ink_box(c: char) -> Option<(f32, f32, f32, f32)> {
     let face = face()?;
     let rect = face.glyph_bounding_box(face.glyph_index(c)?)?;

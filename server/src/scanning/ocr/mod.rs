@@ -13,17 +13,20 @@
 //! Privacy (PAuswG §20): the result holds the document number; [`MrzRead`]'s `Debug` shows
 //! neither it nor the lines, and nothing here logs.
 
+pub mod bench;
 mod classify;
 mod detect;
 mod font;
 pub mod synth;
 
 use std::fmt;
+use std::path::Path;
 
+use super::decode::{self, DecodeError};
 use super::mrz::{self, Mrz};
 
 /// Largest image read (as for barcode decoding).
-pub const MAX_PIXELS: u64 = super::decode::MAX_PIXELS;
+pub const MAX_PIXELS: u64 = decode::MAX_PIXELS;
 
 /// A borrowed 8-bit luma image.
 #[derive(Clone, Copy)]
@@ -64,7 +67,7 @@ impl MrzRead {
         self.mrz
     }
     /// Mean template similarity of the characters read, 0 to 1 (clean prints reach about
-    /// 0.9, camera frames 0.7; below 0.5 nothing is returned).
+    /// 0.9, camera frames 0.8; below 0.6 nothing is returned).
     pub fn confidence(&self) -> f32 {
         self.confidence
     }
@@ -81,7 +84,7 @@ impl fmt::Debug for MrzRead {
 }
 
 /// Reads are not trusted below this mean similarity.
-const MIN_CONFIDENCE: f32 = 0.5;
+const MIN_CONFIDENCE: f32 = 0.6;
 
 /// A runner-up is tried where it scores within this of the best reading.
 const AMBIGUOUS: f32 = 0.15;
@@ -117,6 +120,24 @@ pub fn read_mrz_any_orientation(
         width: image.height,
         height: image.width,
     }))
+}
+
+/// Reads the MRZ from an image file (PNG, JPEG, WebP, TIFF) or the first PDF page that has
+/// one, in any orientation (office scanners, `lotse scan mrz --image`).
+///
+/// # Errors
+/// [`DecodeError`] if the file cannot be read or is no image or PDF.
+pub fn read_mrz_file(path: &Path) -> Result<Option<MrzRead>, DecodeError> {
+    for page in decode::load_pages(path)? {
+        match read_mrz_any_orientation(page.as_raw(), page.width(), page.height()) {
+            Ok(Some(read)) => return Ok(Some(read)),
+            Ok(None) => {}
+            // Pages come from the image decoder, whose size checks are the same.
+            Err(OcrError::TooLarge) => return Err(DecodeError::TooLarge),
+            Err(OcrError::FrameSize { .. }) => {}
+        }
+    }
+    Ok(None)
 }
 
 /// Validates the buffer against its size.
@@ -239,16 +260,50 @@ fn kind(lines: usize, chars: usize, visa: bool, line: usize, col: usize) -> Kind
     }
 }
 
-/// A position's readings allowed by its field type, best first.
+/// The look-alike of a glyph in the other alphabet (the confusions ICAO 9303-3 names).
+fn look_alike(c: u8) -> Option<u8> {
+    Some(match c {
+        b'O' | b'D' | b'Q' => b'0',
+        b'I' => b'1',
+        b'Z' => b'2',
+        b'S' => b'5',
+        b'G' => b'6',
+        b'B' => b'8',
+        b'0' => b'O',
+        b'1' => b'I',
+        b'2' => b'Z',
+        b'5' => b'S',
+        b'6' => b'G',
+        b'8' => b'B',
+        _ => return None,
+    })
+}
+
+/// A position's readings allowed by its field type, best first. A glyph that looks most
+/// like a character the field cannot hold (a letter in a date) is read as its look-alike,
+/// as `mrz::parse_with_repair` would; the check digits still have to agree.
 fn candidates(scores: &classify::Scores, kind: Kind) -> Vec<(u8, f32)> {
-    let mut out: Vec<(u8, f32)> = classify::ALPHABET
+    let mut all: Vec<(u8, f32)> = classify::ALPHABET
         .iter()
-        .zip(scores)
-        .filter(|&(&c, _)| kind.allows(c))
-        .map(|(&c, &s)| (c, s))
+        .copied()
+        .zip(scores.iter().copied())
         .collect();
-    out.sort_by(|a, b| b.1.total_cmp(&a.1));
-    out.truncate(3);
+    all.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut out: Vec<(u8, f32)> = Vec::with_capacity(3);
+    if let Some(&(best, score)) = all.first()
+        && !kind.allows(best)
+        && let Some(alike) = look_alike(best).filter(|&c| kind.allows(c))
+    {
+        out.push((alike, score));
+    }
+    for &(c, score) in &all {
+        if out.len() == 3 {
+            break;
+        }
+        if kind.allows(c) && out.iter().all(|&(o, _)| o != c) {
+            out.push((c, score));
+        }
+    }
     out
 }
 
@@ -290,6 +345,18 @@ fn read_band(image: &Gray<'_>, band: &detect::Band) -> Option<MrzRead> {
         text.push(row);
     }
     let confidence = chosen.iter().sum::<f32>() / chosen.len().max(1) as f32;
+    if std::env::var_os("OCR_DEBUG").is_some() {
+        for l in &text {
+            eprintln!("DBG {}", String::from_utf8_lossy(l));
+        }
+        eprintln!(
+            "DBG conf {confidence} doubts {:?}",
+            doubts
+                .iter()
+                .map(|d| (d.0, d.1, d.2, d.3 as char))
+                .collect::<Vec<_>>()
+        );
+    }
     if confidence < MIN_CONFIDENCE {
         return None;
     }

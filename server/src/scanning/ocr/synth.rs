@@ -62,23 +62,56 @@ impl Rng {
     fn unit(&mut self) -> f32 {
         (self.next() >> 40) as f32 / (1u64 << 24) as f32
     }
-    /// Roughly normal, mean 0, standard deviation 1.
+    /// Roughly normal (a sum of four uniforms), mean 0, standard deviation 1.
     fn normal(&mut self) -> f32 {
-        (0..6).map(|_| self.unit()).sum::<f32>() * std::f32::consts::SQRT_2 - 6.0 * 0.5 * 1.414
+        let bits = self.next();
+        let sum: f32 = (0..4)
+            .map(|i| ((bits >> (16 * i)) & 0xffff) as f32 / 65536.0)
+            .sum();
+        (sum - 2.0) * 1.732
     }
 }
 
-/// Ink coverage canvas.
+/// Ink coverage canvas; text is drawn through the document's rotation.
 struct Canvas {
     ink: Vec<f32>,
     width: usize,
+    /// Document point to image point.
+    place: Placement,
+}
+
+/// Rotation by `angle` about `centre`.
+#[derive(Clone, Copy)]
+struct Placement {
+    sin: f32,
+    cos: f32,
+    centre: (f32, f32),
+}
+
+impl Placement {
+    fn forward(&self, x: f32, y: f32) -> (f32, f32) {
+        let (dx, dy) = (x - self.centre.0, y - self.centre.1);
+        (
+            self.centre.0 + dx * self.cos - dy * self.sin,
+            self.centre.1 + dx * self.sin + dy * self.cos,
+        )
+    }
+    fn back(&self, x: f32, y: f32) -> (f32, f32) {
+        let (dx, dy) = (x - self.centre.0, y - self.centre.1);
+        (
+            self.centre.0 + dx * self.cos + dy * self.sin,
+            self.centre.1 - dx * self.sin + dy * self.cos,
+        )
+    }
 }
 
 impl Canvas {
     fn text(&mut self, text: &str, x: f32, baseline: f32, pitch: f32) {
         let scale = pitch / font::advance('0').max(1.0);
+        let angle = self.place.sin.atan2(self.place.cos);
         for (i, c) in text.chars().enumerate() {
-            let outline = font::outline(c, x + i as f32 * pitch, baseline, scale, 0.0);
+            let (px, py) = self.place.forward(x + i as f32 * pitch, baseline);
+            let outline = font::outline(c, px, py, scale, angle);
             font::fill(&outline, &mut self.ink, self.width);
         }
     }
@@ -93,15 +126,32 @@ pub fn render(mrz: &[&str], scene: &Scene) -> Image {
     // The document: 46 pitches by 33 (a passport page's proportions), centred.
     let (doc_w, doc_h) = (46.0 * pitch, 33.0 * pitch);
     let (left, top) = ((w as f32 - doc_w) / 2.0, (h as f32 - doc_h) / 2.0);
+    let (sin, cos) = scene.angle_deg.to_radians().sin_cos();
+    let place = Placement {
+        sin,
+        cos,
+        centre: (w as f32 / 2.0, h as f32 / 2.0),
+    };
     let mut canvas = Canvas {
         ink: vec![0.0; w * h],
         width: w,
+        place,
     };
     // Headings and fields in the same font at other sizes: text that must not be taken for
     // an MRZ.
     let words = [
-        "PASSPORT", "UTOPIA", "SURNAME", "GIVEN NAMES", "DATE OF BIRTH", "12 AUG 74",
-        "AUTHORITY", "PLACE OF BIRTH", "ZENITH", "15 APR 12", "NATIONALITY", "F",
+        "PASSPORT",
+        "UTOPIA",
+        "SURNAME",
+        "GIVEN NAMES",
+        "DATE OF BIRTH",
+        "12 AUG 74",
+        "AUTHORITY",
+        "PLACE OF BIRTH",
+        "ZENITH",
+        "15 APR 12",
+        "NATIONALITY",
+        "F",
     ];
     let text_left = left + 16.0 * pitch;
     let mut baseline = top + 3.0 * pitch;
@@ -118,38 +168,43 @@ pub fn render(mrz: &[&str], scene: &Scene) -> Image {
     let count = mrz.len() as f32;
     for (i, line) in mrz.iter().enumerate() {
         let baseline = top + doc_h - 2.0 * pitch - (count - 1.0 - i as f32) * 1.7 * pitch;
-        canvas.text(line, left + 1.0 * pitch, baseline, pitch);
+        canvas.text(line, left + pitch, baseline, pitch);
     }
 
-    // Paper with a gentle gradient, a photo, a frame around the document.
-    let mut luma = vec![0.0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let (fx, fy) = (x as f32, y as f32);
-            let inside = fx >= left && fx < left + doc_w && fy >= top && fy < top + doc_h;
-            let photo = fx >= left + 2.0 * pitch
-                && fx < left + 13.0 * pitch
-                && fy >= top + 3.0 * pitch
-                && fy < top + 19.0 * pitch;
-            let paper = if photo {
-                120.0 + 60.0 * ((fx * 0.05).sin() * (fy * 0.03).cos())
-            } else if inside {
-                238.0 - 18.0 * fx / w as f32 - 10.0 * fy / h as f32
-            } else {
+    // Paper with a gentle gradient, a photo, dark surroundings.
+    let mut luma = Vec::with_capacity(w * h);
+    for (y, row) in canvas.ink.chunks_exact(w.max(1)).enumerate() {
+        for (x, &ink) in row.iter().enumerate() {
+            let (fx, fy) = place.back(x as f32 + 0.5, y as f32 + 0.5);
+            let (dx, dy) = (fx - left, fy - top);
+            let paper = if dx < 0.0 || dy < 0.0 || dx >= doc_w || dy >= doc_h {
                 70.0 + 20.0 * fy / h as f32
+            } else if dx >= 2.0 * pitch
+                && dx < 13.0 * pitch
+                && dy >= 3.0 * pitch
+                && dy < 19.0 * pitch
+            {
+                // A photo: soft stripes.
+                let phase = ((dx * 0.7 + dy) / pitch * 0.9).rem_euclid(2.0);
+                110.0 + 70.0 * (phase - 1.0).abs()
+            } else {
+                238.0 - 18.0 * dx / doc_w - 10.0 * dy / doc_h
             };
-            let ink = canvas.ink[y * w + x];
-            luma[y * w + x] = paper * (1.0 - ink) + 25.0 * ink;
+            luma.push((paper * (1.0 - ink) + 25.0 * ink) as u8);
         }
     }
-    let mut luma = rotate(&luma, w, h, scene.angle_deg.to_radians());
+    let mut bytes = luma;
     if scene.blur > 0.0 {
-        luma = gaussian(&luma, w, h, scene.blur);
+        bytes = blur(&bytes, w, h, scene.blur);
     }
-    let mut bytes: Vec<u8> = luma
-        .iter()
-        .map(|&v| (v + scene.noise * rng.normal()).clamp(0.0, 255.0) as u8)
-        .collect();
+    if scene.noise > 0.0 {
+        // A table of normal samples keeps this cheap in unoptimised test builds.
+        let table: Vec<f32> = (0..1024).map(|_| scene.noise * rng.normal()).collect();
+        for v in &mut bytes {
+            let noise = table[(rng.next() >> 54) as usize];
+            *v = (f32::from(*v) + noise).clamp(0.0, 255.0) as u8;
+        }
+    }
     if let Some(quality) = scene.jpeg_quality {
         bytes = jpeg_round_trip(bytes, scene.width, scene.height, quality);
     }
@@ -160,78 +215,38 @@ pub fn render(mrz: &[&str], scene: &Scene) -> Image {
     }
 }
 
-/// Rotates about the centre (bilinear); corners come in dark, like a scanner lid.
-fn rotate(src: &[f32], w: usize, h: usize, angle: f32) -> Vec<f32> {
-    if angle == 0.0 {
-        return src.to_vec();
-    }
-    let (sin, cos) = angle.sin_cos();
-    let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
-    let at = |x: isize, y: isize| -> f32 {
-        if x < 0 || y < 0 || x >= w as isize || y >= h as isize {
-            60.0
-        } else {
-            src[y as usize * w + x as usize]
-        }
-    };
-    let mut out = vec![0.0; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            // Inverse mapping: destination pixel centre back into the source.
-            let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
-            let sx = cos * dx + sin * dy + cx - 0.5;
-            let sy = -sin * dx + cos * dy + cy - 0.5;
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (ax, ay) = (sx - x0, sy - y0);
-            let (x0, y0) = (x0 as isize, y0 as isize);
-            let top = at(x0, y0) * (1.0 - ax) + at(x0 + 1, y0) * ax;
-            let bottom = at(x0, y0 + 1) * (1.0 - ax) + at(x0 + 1, y0 + 1) * ax;
-            out[y * w + x] = top * (1.0 - ay) + bottom * ay;
-        }
-    }
-    out
-}
-
-/// Separable Gaussian blur.
-fn gaussian(src: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
-    let radius = (sigma * 3.0).ceil() as isize;
-    let kernel: Vec<f32> = (-radius..=radius)
-        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let total: f32 = kernel.iter().sum();
-    let pass = |src: &[f32], horizontal: bool| -> Vec<f32> {
-        let mut out = vec![0.0; w * h];
-        for y in 0..h {
-            for x in 0..w {
-                let mut sum = 0.0;
-                for (k, weight) in kernel.iter().enumerate() {
-                    let d = k as isize - radius;
-                    let (sx, sy) = if horizontal {
-                        ((x as isize + d).clamp(0, w as isize - 1), y as isize)
-                    } else {
-                        (x as isize, (y as isize + d).clamp(0, h as isize - 1))
-                    };
-                    sum += weight * src[sy as usize * w + sx as usize];
+/// Two box blurs of radius about `sigma`: close enough to a Gaussian for a soft print.
+fn blur(src: &[u8], w: usize, h: usize, sigma: f32) -> Vec<u8> {
+    let radius = (sigma.round() as usize).max(1);
+    let mut data: Vec<u32> = src.iter().map(|&v| u32::from(v)).collect();
+    let mut line = Vec::new();
+    for _ in 0..2 {
+        // Rows, then columns, each a running sum over 2 * radius + 1 pixels (edges clamped).
+        for (len, count, step, stride) in [(w, h, 1, w), (h, w, w, 1)] {
+            for i in 0..count {
+                let at = |k: usize| i * stride + k * step;
+                line.clear();
+                line.extend((0..len).map(|k| data[at(k)]));
+                let get = |k: isize| line[k.clamp(0, len as isize - 1) as usize];
+                let r = radius as isize;
+                let mut sum: u32 = (-r..=r).map(get).sum();
+                let div = 2 * radius as u32 + 1;
+                for k in 0..len {
+                    data[at(k)] = sum / div;
+                    let k = k as isize;
+                    sum = sum + get(k + r + 1) - get(k - r);
                 }
-                out[y * w + x] = sum / total;
             }
         }
-        out
-    };
-    pass(&pass(src, true), false)
+    }
+    data.into_iter().map(|v| v.min(255) as u8).collect()
 }
 
 fn jpeg_round_trip(luma: Vec<u8>, width: u32, height: u32, quality: u8) -> Vec<u8> {
     let mut encoded = Vec::new();
     let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut encoded, quality);
-    if image::ImageEncoder::write_image(
-        encoder,
-        &luma,
-        width,
-        height,
-        image::ExtendedColorType::L8,
-    )
-    .is_err()
+    if image::ImageEncoder::write_image(encoder, &luma, width, height, image::ExtendedColorType::L8)
+        .is_err()
     {
         return luma;
     }
