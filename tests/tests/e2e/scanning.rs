@@ -108,3 +108,70 @@ fn scan_decode_prints_json_lines_and_fails_on_unreadable_files() {
     assert!(lines[1]["error"].is_string());
     assert!(lines[2]["error"].is_string());
 }
+
+/// `lotse scan mrz --image` prints what `lotse scan mrz` prints for the same MRZ as text.
+#[test]
+fn scan_mrz_image_prints_the_fields_like_the_text_variant() {
+    use std::io::Write as _;
+    let images = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/testdata/mrz/images"
+    ));
+    let jpg = images.join("passport-td2.jpg");
+    if !jpg.is_file() {
+        eprintln!("skipped: no MRZ images");
+        return;
+    }
+    let text = std::fs::read_to_string(jpg.with_extension("txt")).unwrap();
+    let mut child = Command::new(lotse_bin())
+        .args(["scan", "mrz"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let from_text = child.wait_with_output().unwrap();
+    assert!(from_text.status.success(), "{from_text:?}");
+
+    let from_image = Command::new(lotse_bin())
+        .args(["scan", "mrz", "--image"])
+        .arg(&jpg)
+        .output()
+        .unwrap();
+    assert!(from_image.status.success(), "{from_image:?}");
+    assert_eq!(from_image.stdout, from_text.stdout);
+    let fields: serde_json::Value = serde_json::from_slice(&from_image.stdout).unwrap();
+    assert_eq!(fields["format"], "TD2");
+    assert_eq!(fields["surname"], "ERIKSSON");
+
+    // An image without an MRZ, and a file that is no image.
+    let qr = corpus_root().join("zxing/qrcode-3/01.png");
+    if qr.is_file() {
+        let out = Command::new(lotse_bin())
+            .args(["scan", "mrz", "--image"])
+            .arg(&qr)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(answer["errors"][0], "not_found");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.jpg");
+    std::fs::write(&junk, b"not an image").unwrap();
+    let out = Command::new(lotse_bin())
+        .args(["scan", "mrz", "--image"])
+        .arg(&junk)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("junk.jpg"),
+        "{out:?}"
+    );
+}

@@ -345,18 +345,6 @@ fn read_band(image: &Gray<'_>, band: &detect::Band) -> Option<MrzRead> {
         text.push(row);
     }
     let confidence = chosen.iter().sum::<f32>() / chosen.len().max(1) as f32;
-    if std::env::var_os("OCR_DEBUG").is_some() {
-        for l in &text {
-            eprintln!("DBG {}", String::from_utf8_lossy(l));
-        }
-        eprintln!(
-            "DBG conf {confidence} doubts {:?}",
-            doubts
-                .iter()
-                .map(|d| (d.0, d.1, d.2, d.3 as char))
-                .collect::<Vec<_>>()
-        );
-    }
     if confidence < MIN_CONFIDENCE {
         return None;
     }
