@@ -151,35 +151,37 @@ fn darkness(image: &Gray<'_>, x: f32, y: f32) -> f32 {
     top * (1.0 - ay) + bottom * ay
 }
 
-/// Samples `cols`×`rows` grid cells whose column `CENTRE_COL + col_offset` lies on `base`'s
-/// perpendicular and whose row [`BASE_ROW`] + `row_offset` lies on the baseline.
-#[allow(clippy::too_many_arguments)]
-fn sample(
-    image: &Gray<'_>,
-    line: &Line,
+/// A character cell on a line: where it is and how large a grid unit is, in image pixels.
+struct Cell<'a> {
+    image: &'a Gray<'a>,
+    line: &'a Line,
+    /// The baseline point under the cell's nominal centre.
     base: (f32, f32),
+    /// Image pixels per grid unit.
     unit: f32,
-    cols: usize,
-    rows: usize,
-    col_offset: f32,
-    row_offset: f32,
-) -> Vec<f32> {
-    let (ux, uy) = (line.dir.0 * unit, line.dir.1 * unit);
-    let (nx, ny) = line.normal();
-    let (nx, ny) = (nx * unit, ny * unit);
-    let mut out = Vec::with_capacity(cols * rows);
-    for r in 0..rows {
-        let v = r as f32 + 0.5 - BASE_ROW - row_offset;
-        for c in 0..cols {
-            let u = c as f32 + 0.5 - CENTRE_COL - col_offset;
-            out.push(darkness(
-                image,
-                base.0 + u * ux + v * nx,
-                base.1 + u * uy + v * ny,
-            ));
+}
+
+impl Cell<'_> {
+    /// Samples `cols`×`rows` grid units whose column `CENTRE_COL + col_offset` lies on the
+    /// nominal centre and whose row [`BASE_ROW`] + `row_offset` lies on the baseline.
+    fn sample(&self, cols: usize, rows: usize, col_offset: f32, row_offset: f32) -> Vec<f32> {
+        let (ux, uy) = (self.line.dir.0 * self.unit, self.line.dir.1 * self.unit);
+        let (nx, ny) = self.line.normal();
+        let (nx, ny) = (nx * self.unit, ny * self.unit);
+        let mut out = Vec::with_capacity(cols * rows);
+        for r in 0..rows {
+            let v = r as f32 + 0.5 - BASE_ROW - row_offset;
+            for c in 0..cols {
+                let u = c as f32 + 0.5 - CENTRE_COL - col_offset;
+                out.push(darkness(
+                    self.image,
+                    self.base.0 + u * ux + v * nx,
+                    self.base.1 + u * uy + v * ny,
+                ));
+            }
         }
+        out
     }
-    out
 }
 
 /// Per class, the best score of any rendering and shift (−1 .. 1).
@@ -187,12 +189,16 @@ pub(super) type Scores = [f32; 37];
 
 /// Reads the cell of character `index` on `line`.
 pub(super) fn classify(image: &Gray<'_>, line: &Line, index: usize) -> Scores {
-    let unit = line.pitch * UNITS_PER_GRID / font::advance('0').max(1.0);
-    let base = line.base_point(index);
+    let cell = Cell {
+        image,
+        line,
+        base: line.base_point(index),
+        unit: line.pitch * UNITS_PER_GRID / font::advance('0').max(1.0),
+    };
 
     // Centre the cell on its ink: a window one pitch wide, re-centred once.
     const WIDE: usize = COLS + 12;
-    let wide = sample(image, line, base, unit, WIDE, ROWS, 6.0, 0.0);
+    let wide = cell.sample(WIDE, ROWS, 6.0, 0.0);
     let (lo, hi) = wide
         .iter()
         .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
@@ -219,16 +225,7 @@ pub(super) fn classify(image: &Gray<'_>, line: &Line, index: usize) -> Scores {
     }
     let shift = centre - (CENTRE_COL + 6.0);
 
-    let patch = sample(
-        image,
-        line,
-        base,
-        unit,
-        PATCH_COLS,
-        PATCH_ROWS,
-        1.0 - shift,
-        1.0,
-    );
+    let patch = cell.sample(PATCH_COLS, PATCH_ROWS, 1.0 - shift, 1.0);
     // Centred norms of the nine shifted windows.
     let patch: &[f32] = &patch;
     let window = |sx: usize, sy: usize| {

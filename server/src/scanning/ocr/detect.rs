@@ -79,7 +79,18 @@ impl Component {
 /// Candidate bands, most plausible first (lowest on the page first among equals, as the MRZ
 /// sits at the bottom of a document).
 pub(super) fn find_bands(image: &Gray<'_>) -> Vec<Band> {
-    let (small, factor) = downscale(image);
+    let owned = downscale(image);
+    let (small, factor) = match &owned {
+        Some((data, width, height, factor)) => (
+            Gray {
+                data,
+                width: *width,
+                height: *height,
+            },
+            *factor,
+        ),
+        None => (*image, 1),
+    };
     let ink = binarize(&small);
     let components = components(&ink, small.width, small.height);
     let lines = text_lines(&components, small.height);
@@ -97,29 +108,16 @@ pub(super) fn find_bands(image: &Gray<'_>) -> Vec<Band> {
     bands
 }
 
-/// An owned 8-bit image.
-struct Owned {
-    data: Vec<u8>,
-    width: usize,
-    height: usize,
-}
-
-/// Box-filters by the smallest integer factor that brings the image under [`DETECT_PIXELS`].
-fn downscale(image: &Gray<'_>) -> (Owned, usize) {
+/// Box-filters by the smallest integer factor that brings the image under [`DETECT_PIXELS`]:
+/// `(pixels, width, height, factor)`, or `None` if it is small enough already.
+fn downscale(image: &Gray<'_>) -> Option<(Vec<u8>, usize, usize, usize)> {
     let pixels = image.width * image.height;
     let mut factor = 1;
     while pixels / (factor * factor) > DETECT_PIXELS {
         factor += 1;
     }
     if factor == 1 {
-        return (
-            Owned {
-                data: image.data.to_vec(),
-                width: image.width,
-                height: image.height,
-            },
-            1,
-        );
+        return None;
     }
     let (w, h) = (image.width / factor, image.height / factor);
     let mut data = Vec::with_capacity(w * h);
@@ -143,19 +141,12 @@ fn downscale(image: &Gray<'_>) -> (Owned, usize) {
             data.push((sum / area) as u8);
         }
     }
-    (
-        Owned {
-            data,
-            width: w,
-            height: h,
-        },
-        factor,
-    )
+    Some((data, w, h, factor))
 }
 
 /// Local-mean (Bradley) thresholding: ink is clearly darker than its neighbourhood, which
 /// copes with the uneven light of camera frames and with tinted document backgrounds.
-fn binarize(image: &Owned) -> Vec<bool> {
+fn binarize(image: &Gray<'_>) -> Vec<bool> {
     let (w, h) = (image.width, image.height);
     if w == 0 || h == 0 {
         return Vec::new();
@@ -369,12 +360,40 @@ fn text_lines(all: &[Component], image_height: usize) -> Vec<TextLine> {
             at = right[at];
             chain.push(glyphs[at]);
         }
-        // TD1 lines have 30 characters; allow a few merged or lost glyphs.
-        if chain.len() >= 22
+        // Pieces of a line are joined below; a TD1 line has 30 characters.
+        if chain.len() >= 8
             && let Some(line) = fit_line(&chain)
         {
             lines.push(line);
         }
+    }
+    merge_pieces(lines)
+}
+
+/// Joins collinear pieces of one text line: a smudge, a fold or a run of fillers printed
+/// into one blot breaks a chain, but the pieces keep the line's direction, height and pitch.
+fn merge_pieces(mut pieces: Vec<TextLine>) -> Vec<TextLine> {
+    pieces.sort_by(|a, b| {
+        line_point(a, a.first)
+            .0
+            .total_cmp(&line_point(b, b.first).0)
+    });
+    let mut lines: Vec<TextLine> = Vec::new();
+    'pieces: for piece in pieces {
+        let start = line_point(&piece, piece.first);
+        for line in &mut lines {
+            let gap = line.along(start) - line.last;
+            if line.offset(start).abs() < 0.3 * line.height
+                && (piece.height / line.height - 1.0).abs() < 0.25
+                && (piece.pitch / line.pitch - 1.0).abs() < 0.1
+                && gap > 0.5 * line.pitch
+                && gap < 8.0 * line.pitch
+            {
+                line.last = line.along(line_point(&piece, piece.last));
+                continue 'pieces;
+            }
+        }
+        lines.push(piece);
     }
     lines
 }
@@ -541,9 +560,18 @@ fn make_band(lines: &[&TextLine]) -> Option<Band> {
     let chars = *target
         .iter()
         .find(|&&n| (longest - n as f32).abs() <= 1.5_f32.max(n as f32 * 0.04))?;
-    // The shared direction and pitch: the average over lines.
-    let count = lines.len() as f32;
-    let pitch = lines.iter().map(|l| l.pitch).sum::<f32>() / count;
+    // The pitch: from the span of the lines that have the right length (the first and last
+    // centres are measured), else the fitted pitches.
+    let spans: Vec<f32> = lines
+        .iter()
+        .filter(|l| (l.count() - chars as f32).abs() < 0.5)
+        .map(|l| (l.last - l.first) / (chars - 1) as f32)
+        .collect();
+    let pitch = if spans.is_empty() {
+        lines.iter().map(|l| l.pitch).sum::<f32>() / lines.len() as f32
+    } else {
+        spans.iter().sum::<f32>() / spans.len() as f32
+    };
     let top = lines.first()?;
     // Start column: from the lines whose length is right, projected onto the first line.
     let starts: Vec<f32> = lines
@@ -571,6 +599,5 @@ fn make_band(lines: &[&TextLine]) -> Option<Band> {
             baseline: line.baseline,
         });
     }
-    // A band's lines must not overlap.
     Some(Band { lines: out, chars })
 }

@@ -267,3 +267,60 @@ fn reads_the_mrz_from_a_scanned_pdf() {
     assert_eq!(read.mrz().surname(), "MUSTERMANN");
     assert!(read_mrz_file(&dir.path().join("missing.png")).is_err());
 }
+
+/// Read rate over many random scenes, harsher than the tests above; run by hand with
+/// `cargo test --release -p lotse-server --lib ocr::tests::stress -- --ignored --nocapture`.
+#[test]
+#[ignore = "slow: a read-rate survey, not a check"]
+fn stress() {
+    let cases: Vec<Vec<String>> = cases()
+        .iter()
+        .filter(|c| c["expected"]["valid"] == true)
+        .map(|c| strings(&c["lines"]))
+        .collect();
+    let mut rng = 0x1234_5678_9abc_def1u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng >> 11) as f32 / (1u64 << 53) as f32
+    };
+    for (label, pitch_range, blur_max, noise_max, angle_max) in [
+        ("scan 300 dpi", (28.0, 32.0), 1.5, 10.0, 3.0),
+        ("scan 150 dpi", (14.0, 16.0), 1.0, 8.0, 3.0),
+        ("camera 720p", (16.0, 22.0), 2.0, 12.0, 5.0),
+        ("small", (10.0, 13.0), 1.0, 6.0, 2.0),
+    ] {
+        let (mut ok, mut wrong, mut none, mut total) = (0, 0, 0, 0);
+        let start = std::time::Instant::now();
+        for i in 0..60 {
+            let lines = &cases[i % cases.len()];
+            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let pitch = pitch_range.0 + next() * (pitch_range.1 - pitch_range.0);
+            let scene = Scene {
+                width: (50.0 * pitch) as u32,
+                height: (37.0 * pitch) as u32,
+                pitch,
+                angle_deg: (next() * 2.0 - 1.0) * angle_max,
+                blur: next() * blur_max,
+                noise: next() * noise_max,
+                jpeg_quality: Some(40 + (next() * 50.0) as u8),
+                seed: i as u64 + 1,
+            };
+            let img = render(&refs, &scene);
+            total += 1;
+            match read_mrz(&img.luma, img.width, img.height).unwrap() {
+                Some(r) if r.mrz().lines() == lines.as_slice() => ok += 1,
+                Some(_) => wrong += 1,
+                None => {
+                    none += 1;
+                    println!("  missed: {scene:?}");
+                }
+            }
+        }
+        println!(
+            "{label}: {ok}/{total} read, {wrong} wrong, {none} none, {:.1} ms each",
+            start.elapsed().as_secs_f64() * 1000.0 / total as f64
+        );
+    }
+}
