@@ -31,13 +31,24 @@ struct Template {
     pixels: Vec<f32>,
 }
 
-/// Templates of every class in several renderings (sharp, blurred, bold, light).
-fn templates() -> &'static [Template] {
-    static TEMPLATES: OnceLock<Vec<Template>> = OnceLock::new();
-    TEMPLATES.get_or_init(|| {
+/// How soft the templates are: one image pixel spans more grid units on a small print, so
+/// its templates are blurred more.
+const SOFTNESS_LEVELS: usize = 3;
+
+/// Templates of every class in several renderings (sharp, blurred, bold, light), at the
+/// softness that suits a pitch of `pitch` image pixels.
+fn templates(pitch: f32) -> &'static [Template] {
+    static TEMPLATES: [OnceLock<Vec<Template>>; SOFTNESS_LEVELS] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    // Grid units per image pixel: 1 at a pitch of 25 px (300 dpi), 2 at 12.
+    let level = ((25.0 / pitch.max(1.0)).round() as usize).clamp(1, SOFTNESS_LEVELS) - 1;
+    TEMPLATES[level].get_or_init(|| {
         let mut out = Vec::new();
         for (class, &c) in ALPHABET.iter().enumerate() {
-            let sharp = render(char::from(c));
+            let mut sharp = render(char::from(c));
+            for _ in 0..level {
+                sharp = blur(&sharp);
+            }
             let blurred = blur(&sharp);
             let bold: Vec<f32> = blurred.iter().map(|v| (v * 1.8).min(1.0)).collect();
             let light: Vec<f32> = blurred
@@ -261,7 +272,7 @@ pub(super) fn classify(image: &Gray<'_>, line: &Line, index: usize) -> Scores {
     };
 
     let mut scores = [f32::MIN; 37];
-    let all = templates();
+    let all = templates(line.pitch);
     for template in all {
         if let Some(s) = scores.get_mut(template.class) {
             *s = s.max(score(template, 1, 1));
@@ -290,7 +301,7 @@ mod tests {
 
     #[test]
     fn every_class_has_its_templates_and_each_matches_itself_best() {
-        let all = templates();
+        let all = templates(25.0);
         assert_eq!(all.len(), 37 * 4);
         for t in all.iter().step_by(4) {
             let best = all

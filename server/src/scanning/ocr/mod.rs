@@ -89,6 +89,9 @@ const MIN_CONFIDENCE: f32 = 0.6;
 /// A runner-up is tried where it scores within this of the best reading.
 const AMBIGUOUS: f32 = 0.15;
 
+/// Where no check digit covers a position, the best reading must lead by this much.
+const UNCHECKED_MARGIN: f32 = 0.04;
+
 /// Finds and reads an MRZ in an 8-bit luma image (row-major, `width` × `height` bytes),
 /// upright or upside down. `Ok(None)` when there is none or it cannot be read with every
 /// check digit matching. Frames without an MRZ cost one binarization and a component pass.
@@ -279,6 +282,23 @@ fn look_alike(c: u8) -> Option<u8> {
     })
 }
 
+/// Whether a check digit covers the position (or is one). Document codes, states, names,
+/// sex and a visa's optional data are covered by none: a misread there would go unnoticed.
+fn checked(lines: usize, visa: bool, line: usize, col: usize) -> bool {
+    if lines == 3 {
+        return match (line, col) {
+            (0, 5..) => true,
+            (1, 0..7 | 8..15 | 18..) => true,
+            _ => false,
+        };
+    }
+    match (line, col) {
+        (1, 0..10 | 13..20 | 21..28) => true,
+        (1, 28..) => !visa,
+        _ => false,
+    }
+}
+
 /// A position's readings allowed by its field type, best first. A glyph that looks most
 /// like a character the field cannot hold (a letter in a date) is read as its look-alike,
 /// as `mrz::parse_with_repair` would; the check digits still have to agree.
@@ -326,7 +346,7 @@ fn read_band(image: &Gray<'_>, band: &detect::Band) -> Option<MrzRead> {
             .is_some_and(|(c, _)| c == b'V');
     let mut text: Vec<Vec<u8>> = Vec::with_capacity(scores.len());
     let mut chosen = Vec::new();
-    // (margin to the runner-up, line, column, runner-up)
+    // (margin to the runner-up, line, column, runner-up) where a check digit can decide.
     let mut doubts: Vec<(f32, usize, usize, u8)> = Vec::new();
     for (l, line) in scores.iter().enumerate() {
         let mut row = Vec::with_capacity(line.len());
@@ -336,9 +356,16 @@ fn read_band(image: &Gray<'_>, band: &detect::Band) -> Option<MrzRead> {
             let (best, score) = options.first().copied()?;
             row.push(best);
             chosen.push(score);
+            let checked = checked(band.lines.len(), visa, l, col);
             for &(alt, alt_score) in options.iter().skip(1) {
-                if score - alt_score < AMBIGUOUS {
-                    doubts.push((score - alt_score, l, col, alt));
+                let margin = score - alt_score;
+                if !checked && margin < UNCHECKED_MARGIN {
+                    // A name or a state that could as well read otherwise: nothing would
+                    // notice, so it is not read at all.
+                    return None;
+                }
+                if checked && margin < AMBIGUOUS {
+                    doubts.push((margin, l, col, alt));
                 }
             }
         }
