@@ -238,9 +238,8 @@ fn components(ink: &[bool], w: usize, h: usize) -> Vec<Component> {
     }
     let mut index = vec![usize::MAX; runs.len()];
     let mut out: Vec<Component> = Vec::new();
-    for i in 0..runs.len() {
+    for (i, &run) in runs.iter().enumerate() {
         let root = find(&mut parent, i);
-        let run = runs[i];
         let len = run.x1 - run.x0 + 1;
         if index[root] == usize::MAX {
             index[root] = out.len();

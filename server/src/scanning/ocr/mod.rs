@@ -286,14 +286,12 @@ fn look_alike(c: u8) -> Option<u8> {
 /// sex and a visa's optional data are covered by none: a misread there would go unnoticed.
 fn checked(lines: usize, visa: bool, line: usize, col: usize) -> bool {
     if lines == 3 {
-        return match (line, col) {
-            (0, 5..) => true,
-            (1, 0..7 | 8..15 | 18..) => true,
-            _ => false,
-        };
+        // Line 2 column 7 is the sex, 15..=17 the nationality.
+        return matches!((line, col), (0, 5..) | (1, 0..=6 | 8..=14 | 18..));
     }
+    // Line 2 columns 10..=12 are the nationality, 20 the sex.
     match (line, col) {
-        (1, 0..10 | 13..20 | 21..28) => true,
+        (1, 0..=9 | 13..=19 | 21..=27) => true,
         (1, 28..) => !visa,
         _ => false,
     }
