@@ -567,6 +567,77 @@ impl lotse_firmware::scanner::FrameDecoder for Decoder {
     }
 }
 
+/// Decodes one MJPEG camera frame into luma (the V4L2 camera's [`MjpegDecoder`]).
+///
+/// UVC cameras leave out the Huffman tables (DHT) and rely on the standard ones; the JPEG
+/// decoder fills those in for frames marked as Motion JPEG (an `AVI1` APP0 segment), so a
+/// frame without DHT and without that mark gets the mark inserted after its SOI.
+///
+/// [`MjpegDecoder`]: lotse_firmware::scanner::v4l2::MjpegDecoder
+pub fn mjpeg_to_luma(
+    frame: &[u8],
+    luma: &mut Vec<u8>,
+) -> std::io::Result<lotse_firmware::scanner::camera::FrameSize> {
+    let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+    if frame.len() < 4 || frame[..2] != [0xFF, 0xD8] {
+        return Err(bad("not a JPEG frame".into()));
+    }
+    let fixed;
+    let bytes = if needs_mjpeg_mark(frame) {
+        let mut v = Vec::with_capacity(frame.len() + 16);
+        v.extend_from_slice(&frame[..2]);
+        // APP0, length 16: "AVI1", then the fields zune-jpeg skips.
+        v.extend_from_slice(&[0xFF, 0xE0, 0x00, 0x10]);
+        v.extend_from_slice(b"AVI1\0\0\0\0\0\0\0\0\0\0");
+        v.extend_from_slice(&frame[2..]);
+        fixed = v;
+        &fixed[..]
+    } else {
+        frame
+    };
+    let mut reader =
+        image::ImageReader::with_format(std::io::Cursor::new(bytes), image::ImageFormat::Jpeg);
+    reader.limits(limits_for(8192, 8192));
+    let img = reader
+        .decode()
+        .map_err(|e| bad(format!("MJPEG frame: {e}")))?;
+    if u64::from(img.width()) * u64::from(img.height()) > MAX_PIXELS {
+        return Err(bad("MJPEG frame too large".into()));
+    }
+    let gray = img.into_luma8();
+    let size = lotse_firmware::scanner::camera::FrameSize {
+        width: gray.width(),
+        height: gray.height(),
+    };
+    luma.clear();
+    luma.extend_from_slice(gray.as_raw());
+    Ok(size)
+}
+
+/// Whether a JPEG has no Huffman tables before its scan and no `AVI1` mark.
+fn needs_mjpeg_mark(jpeg: &[u8]) -> bool {
+    let mut i = 2;
+    while i + 4 <= jpeg.len() {
+        if jpeg[i] != 0xFF {
+            return false;
+        }
+        let marker = jpeg[i + 1];
+        if marker == 0xFF {
+            i += 1;
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
+        match marker {
+            0xC4 => return false,
+            0xE0 if jpeg.get(i + 4..i + 8) == Some(b"AVI1") => return false,
+            0xDA => return true,
+            _ => {}
+        }
+        i += 2 + len;
+    }
+    false
+}
+
 /// Renders every page of a PDF at 150 dpi with `pdftoppm` (poppler-utils) into a temp dir.
 fn rasterize_pdf(path: &Path) -> Result<Vec<image::GrayImage>, DecodeError> {
     let pdf_err = |message: String| DecodeError::Pdf {
@@ -731,6 +802,53 @@ mod tests {
         tokio::task::spawn_blocking(move || handle.stop())
             .await
             .unwrap();
+    }
+
+    /// Removes the DHT segments from a JPEG, as UVC cameras send MJPEG frames.
+    fn strip_dht(jpeg: &[u8]) -> Vec<u8> {
+        let mut out = jpeg[..2].to_vec();
+        let mut i = 2;
+        while i + 4 <= jpeg.len() {
+            let marker = jpeg[i + 1];
+            let len = usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
+            if marker == 0xDA {
+                out.extend_from_slice(&jpeg[i..]);
+                break;
+            }
+            if marker != 0xC4 {
+                out.extend_from_slice(&jpeg[i..i + 2 + len]);
+            }
+            i += 2 + len;
+        }
+        out
+    }
+
+    #[test]
+    fn mjpeg_frames_without_huffman_tables_decode() {
+        let (luma, w, h) = render("LOTSE1.mjpeg", BarcodeFormat::QR_CODE, 300, 300);
+        let mut jpeg = Vec::new();
+        image::GrayImage::from_raw(w, h, luma)
+            .unwrap()
+            .write_to(
+                &mut std::io::Cursor::new(&mut jpeg),
+                image::ImageFormat::Jpeg,
+            )
+            .unwrap();
+        let mjpeg = strip_dht(&jpeg);
+        assert!(mjpeg.len() < jpeg.len(), "the encoder wrote DHT segments");
+        assert!(needs_mjpeg_mark(&mjpeg));
+        assert!(!needs_mjpeg_mark(&jpeg));
+        let mut out = Vec::new();
+        for frame in [&jpeg, &mjpeg] {
+            let size = mjpeg_to_luma(frame, &mut out).unwrap();
+            assert_eq!((size.width, size.height), (w, h));
+            let found = Decoder::new(&[Format::QrCode])
+                .decode_frame(&out, w, h)
+                .unwrap();
+            assert_eq!(found[0].text, "LOTSE1.mjpeg");
+        }
+        assert!(mjpeg_to_luma(b"\xFF\xD8garbage", &mut out).is_err());
+        assert!(mjpeg_to_luma(b"", &mut out).is_err());
     }
 
     #[test]

@@ -108,3 +108,55 @@ fn scan_decode_prints_json_lines_and_fails_on_unreadable_files() {
     assert!(lines[1]["error"].is_string());
     assert!(lines[2]["error"].is_string());
 }
+
+/// No camera exists on the test machines: `lotse scan camera` must name the device and fail
+/// cleanly for a missing node and for a node that is not a camera.
+#[test]
+fn scan_camera_fails_clearly_without_a_camera() {
+    for device in ["/dev/v4l/by-id/usb-none-video-index0", "/dev/null"] {
+        let out = Command::new(lotse_bin())
+            .args(["scan", "camera", "--device", device, "--frames", "3"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(out.stdout.is_empty(), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("cannot open the camera {device}")),
+            "{err}"
+        );
+    }
+}
+
+/// Camera and inbox settings are checked like every other key, with their lines.
+#[test]
+fn check_config_explains_bad_camera_and_inbox_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("site.toml");
+    std::fs::write(
+        &cfg,
+        "[site]\nid = \"kim-test\"\n\
+         [[services]]\nid = \"general\"\nprefix = \"A\"\n\
+         [[counters]]\nid = \"c1\"\nname = \"Schalter 1\"\nservices = [\"general\"]\n\
+         [[scanning.camera]]\ndevice = \"/dev/video0\"\nframes_per_second = 99\n\
+         [[scanning.inbox]]\ndir = \"/srv/scans/c9\"\ncounter = \"c9\"\n",
+    )
+    .unwrap();
+    let out = Command::new(lotse_bin())
+        .arg("check-config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("scanning.camera.frames_per_second"), "{text}");
+    assert!(text.contains("unknown counter \"c9\""), "{text}");
+    assert!(
+        text.contains("line 15: scanning.inbox[0].counter"),
+        "{text}"
+    );
+}
