@@ -204,6 +204,12 @@ impl IntoResponse for AppError {
                     "Not allowed in the ticket's current state",
                     detail,
                 ),
+                Q::NotCurrent { .. } => problem(
+                    StatusCode::CONFLICT,
+                    "not-current-visit",
+                    "The visit is no longer current at this counter",
+                    detail,
+                ),
                 Q::CounterPaused(_) => problem(
                     StatusCode::CONFLICT,
                     "counter-paused",

@@ -27,6 +27,7 @@ pub fn event_type(kind: &str) -> Option<&'static str> {
         "ticket.no_show" => "visit.no_show",
         "ticket.transferred" => "visit.transferred",
         "ticket.cancelled" => "visit.cancelled",
+        "ticket.identified" => "visit.identified",
         _ => return None,
     })
 }

@@ -253,22 +253,15 @@ impl Decoder {
 
     /// Decodes an image file (PNG, JPEG, WebP, TIFF) or every page of a PDF (with `pdftoppm`).
     pub fn decode_file(&self, path: &Path) -> Result<Vec<Symbol>, DecodeError> {
-        if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("pdf"))
-        {
-            let mut all = Vec::new();
-            for page in rasterize_pdf(path)? {
-                for s in self.decode_image(page.as_raw(), page.width(), page.height())? {
-                    if !all.contains(&s) {
-                        all.push(s);
-                    }
+        let mut all = Vec::new();
+        for page in load_pages(path)? {
+            for s in self.decode_image(page.as_raw(), page.width(), page.height())? {
+                if !all.contains(&s) {
+                    all.push(s);
                 }
             }
-            return Ok(all);
         }
-        let img = load_luma(path)?;
-        self.decode_image(img.as_raw(), img.width(), img.height())
+        Ok(all)
     }
 
     /// Decodes an image file's bytes (PNG, JPEG, WebP, TIFF; not PDF); `name` is for errors.
@@ -480,6 +473,17 @@ fn rotate_90(luma: &[u8], width: u32, height: u32) -> (Vec<u8>, u32, u32) {
         }
     }
     (out, height, width)
+}
+
+/// The pages of a file as 8-bit luma: the image, or every page of a PDF (at 150 dpi).
+pub fn load_pages(path: &Path) -> Result<Vec<image::GrayImage>, DecodeError> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("pdf"))
+    {
+        return rasterize_pdf(path);
+    }
+    Ok(vec![load_luma(path)?])
 }
 
 /// Reads an image file into 8-bit luma; transparent pixels become white (codes rendered on a
