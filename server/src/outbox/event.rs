@@ -15,7 +15,8 @@ use crate::queue::Ticket;
 use crate::storage::{StorageError, Tx};
 
 /// Version of the event format; a breaking change gets a new major number.
-pub const SPEC_VERSION: &str = "1.0";
+/// 1.1 added the event type `visit.identified`.
+pub const SPEC_VERSION: &str = "1.1";
 
 /// The case-system event of a queue event, or `None` when it has none
 /// (`ticket.started`: its time is part of `visit.completed`).

@@ -668,7 +668,8 @@ pub fn current_at_counter(tx: &mut Tx<'_>, counter: &str) -> Result<Option<Ticke
 
 /// Attaches what a desk scan identified to the visit `ticket`, which must still be current
 /// at `counter` (called or serving there). Returns the ticket and whether anything changed;
-/// a change writes the case-system event `visit.identified` in this transaction.
+/// a change writes the event `ticket.identified` (case system: `visit.identified`) in this
+/// transaction.
 pub fn attach(
     tx: &mut Tx<'_>,
     ticket: i64,
@@ -750,7 +751,9 @@ pub fn attach(
         }
     };
     if changed {
-        crate::outbox::record(tx, "ticket.identified", &t)?;
+        // A public event without personal data (desks refresh, the outbox worker wakes up)
+        // and, with it, the case-system event.
+        record_ticket_event(tx, "ticket.identified", &t)?;
     }
     Ok((t, changed))
 }
