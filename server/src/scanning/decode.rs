@@ -3,9 +3,12 @@
 //!
 //! The kiosk camera delivers 8-bit luma frames many times a second and almost all of them show
 //! no code, so [`Decoder::decode_frame`] is built to be cheap on empty frames: it borrows the
-//! frame (no copy: `rxing::Luma8Source::new_with_slice`), restricts the formats, and runs one
-//! fast pass without `TryHarder`. Only when that pass saw something code-like that it could not
-//! read (a checksum or format error rather than "not found") does a second, thorough pass run.
+//! frame (no copy: `rxing::Luma8Source::new_with_slice`), restricts the formats (the camera:
+//! QR only), looks at a half-size copy of large frames, binarizes once and searches finder
+//! patterns in both polarities, and runs the decoder only where patterns are; only when
+//! patterns were seen but did not decode is the full-size frame looked at. (rxing's own
+//! `MultiFormatReader` runs two QR detectors per polarity, so the QR path calls the C++-port
+//! reader directly.)
 //! Files ([`Decoder::decode_file`]) always get the thorough passes when the fast one finds
 //! nothing: several binarizers, `TryHarder`, a half-size copy for large photos, and 90° turns.
 //!
@@ -124,6 +127,10 @@ pub enum DecodeError {
     TooLarge,
 }
 
+/// What the kiosk camera looks for: appointment codes and visitor cards are QR codes, and
+/// fewer formats keep frames without a code cheap.
+pub const CAMERA_FORMATS: [Format; 1] = [Format::QrCode];
+
 /// Larger images are refused before decoding (a 40-megapixel photo is about 40 MB of luma).
 pub const MAX_PIXELS: u64 = 40_000_000;
 
@@ -140,6 +147,10 @@ pub struct Decoder {
     formats: Vec<Format>,
     fast: DecodeHints,
     thorough: DecodeHints,
+    /// Only QR and Micro QR: frames take the finder-pattern path ([`qr_frame_pass`]).
+    qr_only: bool,
+    /// Finder patterns a frame needs before it is decoded: 3 for QR, 1 with Micro QR.
+    min_patterns: usize,
 }
 
 impl fmt::Debug for Decoder {
@@ -187,10 +198,20 @@ impl Decoder {
             TryHarder: Some(true),
             ..fast.clone()
         };
+        let qr_only = formats
+            .iter()
+            .all(|f| matches!(f, Format::QrCode | Format::MicroQrCode));
+        let min_patterns = if formats.contains(&Format::MicroQrCode) {
+            1
+        } else {
+            3
+        };
         Self {
             formats,
             fast,
             thorough,
+            qr_only,
+            min_patterns,
         }
     }
 
@@ -212,10 +233,27 @@ impl Decoder {
         if width == 0 || height == 0 {
             return Ok(Vec::new());
         }
-        // Large frames get their fast pass at half size: a quarter of the pixels to binarize
-        // and search, and the box filter smooths sensor noise and texture that would otherwise
-        // look like finder patterns. (The half-size buffer is new; the frame is never copied.)
-        let fast = if u64::from(width) * u64::from(height) > FAST_HALF_ABOVE_PIXELS {
+        let large = u64::from(width) * u64::from(height) > FAST_HALF_ABOVE_PIXELS;
+        if self.qr_only {
+            // Large frames are looked at in half size first (a quarter of the pixels; the box
+            // filter also smooths sensor noise that looks like finder patterns). The full
+            // frame is looked at only when finder patterns were seen but did not decode.
+            let first = if large {
+                let (half, hw, hh) = downscale_half(luma, width, height);
+                qr_frame_pass(&half, hw, hh, &self.fast, self.min_patterns)
+            } else {
+                qr_frame_pass(luma, width, height, &self.fast, self.min_patterns)
+            };
+            return Ok(match first {
+                Ok(found) => found,
+                Err(Miss::Unreadable) if large => {
+                    qr_frame_pass(luma, width, height, &self.fast, self.min_patterns)
+                        .unwrap_or_default()
+                }
+                Err(_) => Vec::new(),
+            });
+        }
+        let fast = if large {
             let (half, hw, hh) = downscale_half(luma, width, height);
             self.pass_hybrid(&half, hw, hh, &self.fast, false)
         } else {
@@ -328,6 +366,59 @@ impl Decoder {
             multi,
             GlobalHistogramBinarizer::new,
         )
+    }
+}
+
+/// The camera's QR pass: binarizes once, looks for finder patterns in the normal and then the
+/// inverted picture (dark-mode screens), and runs the decoder only on a polarity with enough
+/// patterns. A frame without a code costs one binarization and two pattern scans; `Unreadable`
+/// means patterns were seen but nothing decoded (worth a look at full resolution).
+fn qr_frame_pass(
+    luma: &[u8],
+    width: u32,
+    height: u32,
+    hints: &DecodeHints,
+    min_patterns: usize,
+) -> Result<Vec<Symbol>, Miss> {
+    use rxing::qrcode::cpp_port::QrReader;
+    use rxing::qrcode::cpp_port::detector::FindFinderPatterns;
+    let source = Luma8Source::new_with_slice(luma, width, height).map_err(|_| Miss::NotFound)?;
+    let mut bitmap = BinaryBitmap::new(HybridBinarizer::new(source));
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let mut seen = false;
+        for inverted in [false, true] {
+            if inverted {
+                bitmap.invert();
+            }
+            let patterns = FindFinderPatterns(bitmap.get_black_matrix(), false, 0);
+            if patterns.len() < min_patterns {
+                continue;
+            }
+            seen = true;
+            if let Ok(r) = QrReader.decode_with_hints(&mut bitmap, hints) {
+                return Ok(vec![r]);
+            }
+        }
+        Err(if seen {
+            Miss::Unreadable
+        } else {
+            Miss::NotFound
+        })
+    }));
+    match outcome {
+        Ok(Ok(results)) => {
+            let symbols = to_symbols(results);
+            if symbols.is_empty() {
+                Err(Miss::NotFound)
+            } else {
+                Ok(symbols)
+            }
+        }
+        Ok(Err(miss)) => Err(miss),
+        Err(_) => {
+            tracing::warn!("the QR detector panicked on a frame; treated as unreadable");
+            Err(Miss::NotFound)
+        }
     }
 }
 

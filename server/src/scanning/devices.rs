@@ -13,13 +13,9 @@ use lotse_firmware::scanner::{
 };
 use tokio::sync::mpsc;
 
-use super::decode::{Decoder, Format};
+use super::decode::{CAMERA_FORMATS, Decoder};
 use super::hub::ScanHub;
 use super::settings::{ScanSettings, ScannerDevice};
-
-/// The kiosk camera reads appointment codes and visitor cards: QR codes only, which keeps
-/// frames without a code cheap.
-const CAMERA_FORMATS: [Format; 1] = [Format::QrCode];
 
 /// V4L2 options for a camera: the wanted size, the server's MJPEG decoder.
 pub fn camera_options(width: u32, height: u32) -> V4l2Options {
