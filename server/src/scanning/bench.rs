@@ -346,6 +346,27 @@ pub fn run(root: &Path, frames: usize, zxing_cpp_script: Option<&Path>) -> std::
             }
         );
     }
+    if let Some(t) = &theirs {
+        let missed: Vec<String> = ours
+            .iter()
+            .filter(|r| is_qr_set(&r.name))
+            .flat_map(|r| r.failed.iter())
+            .filter(|p| t.read.contains(*p))
+            .map(|p| {
+                p.strip_prefix(root)
+                    .unwrap_or(p)
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        if !missed.is_empty() {
+            let _ = writeln!(
+                out,
+                "QR images zxing-cpp reads and lotse does not: {}",
+                missed.join(", ")
+            );
+        }
+    }
     if mine.empty_qr.1 + mine.empty_all.1 > 0 {
         let _ = writeln!(out, "warning: false decodes on the empty frame");
     }
@@ -354,6 +375,8 @@ pub fn run(root: &Path, frames: usize, zxing_cpp_script: Option<&Path>) -> std::
 
 #[derive(Debug)]
 struct ZxingCpp {
+    /// Images zxing-cpp read correctly.
+    read: std::collections::HashSet<PathBuf>,
     version: String,
     sets: Vec<(usize, f64)>,
     frames: Frames,
@@ -374,6 +397,7 @@ fn run_zxing_cpp(
     std::fs::create_dir_all(dir.path())?;
     let mut manifest = String::new();
     let mut n = 0usize;
+    let mut images = std::collections::HashMap::new();
     for (si, set) in sets.iter().enumerate() {
         for case in &set.cases {
             let Ok(img) = super::decode::load_luma(&case.image) else {
@@ -382,6 +406,7 @@ fn run_zxing_cpp(
             n += 1;
             let p = dir.path().join(format!("{n}.gray"));
             std::fs::write(&p, img.as_raw())?;
+            images.insert(p.display().to_string(), case.image.clone());
             let hex: String = case.expected.iter().map(|b| format!("{b:02x}")).collect();
             let _ = writeln!(
                 manifest,
@@ -427,7 +452,16 @@ fn run_zxing_cpp(
             v[format!("{k}_hits")].as_u64().unwrap_or(0) as usize,
         )
     };
+    let read = v["read"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str().and_then(|p| images.get(p)).cloned())
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(ZxingCpp {
+        read,
         version: v["version"].as_str().unwrap_or("?").to_string(),
         sets: per_set,
         frames: Frames {

@@ -59,6 +59,7 @@ def frame_times(img, formats, frames):
 def main():
     manifest, empty, code, frames = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     sets = {}
+    hits = []
     with open(manifest) as f:
         for line in f:
             si, path, w, h, raw, hexp = line.rstrip("\n").split("\t")
@@ -71,7 +72,13 @@ def main():
             s["seconds"] += dt
             if matches(found, bytes.fromhex(hexp), raw == "1"):
                 s["correct"] += 1
-    out = {"version": getattr(zxingcpp, "__version__", "?"), "sets": []}
+                hits.append(path)
+    try:
+        from importlib.metadata import version
+        ver = version("zxing-cpp")
+    except Exception:  # noqa: BLE001 - only for the report's title
+        ver = getattr(zxingcpp, "__version__", "?")
+    out = {"version": ver, "sets": [], "read": hits}
     for i in range(max(sets) + 1 if sets else 0):
         s = sets.get(i, {"correct": 0, "total": 0, "seconds": 0.0})
         out["sets"].append({"correct": s["correct"], "total": s["total"],

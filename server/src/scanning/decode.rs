@@ -535,20 +535,25 @@ fn check_size(luma: &[u8], width: u32, height: u32) -> Result<(), DecodeError> {
     Ok(())
 }
 
-/// Box-filtered half-size copy (a quarter of the pixels; only on the thorough path).
+/// Box-filtered half-size copy (a quarter of the pixels). Written over exact chunks so the
+/// compiler vectorizes it: on a 1280×720 frame it is a small part of the frame's budget.
 fn downscale_half(luma: &[u8], width: u32, height: u32) -> (Vec<u8>, u32, u32) {
     let (w, h) = (width as usize, height as usize);
     let (hw, hh) = (w / 2, h / 2);
-    let mut out = Vec::with_capacity(hw * hh);
-    for y in 0..hh {
-        let r0 = &luma[2 * y * w..2 * y * w + w];
-        let r1 = &luma[(2 * y + 1) * w..(2 * y + 1) * w + w];
-        for x in 0..hw {
-            let sum = u16::from(r0[2 * x])
-                + u16::from(r0[2 * x + 1])
-                + u16::from(r1[2 * x])
-                + u16::from(r1[2 * x + 1]);
-            out.push((sum / 4) as u8);
+    if hw == 0 || hh == 0 {
+        return (Vec::new(), hw as u32, hh as u32);
+    }
+    let mut out = vec![0u8; hw * hh];
+    for (y, dst) in out.chunks_exact_mut(hw).enumerate() {
+        let r0 = &luma[2 * y * w..2 * y * w + 2 * hw];
+        let r1 = &luma[(2 * y + 1) * w..(2 * y + 1) * w + 2 * hw];
+        for ((d, a), b) in dst
+            .iter_mut()
+            .zip(r0.chunks_exact(2))
+            .zip(r1.chunks_exact(2))
+        {
+            let sum = u16::from(a[0]) + u16::from(a[1]) + u16::from(b[0]) + u16::from(b[1]);
+            *d = (sum / 4) as u8;
         }
     }
     (out, hw as u32, hh as u32)
@@ -799,6 +804,18 @@ mod tests {
                 text: "LOTSE1.test".into()
             }]
         );
+    }
+
+    #[test]
+    fn downscaling_averages_two_by_two_blocks() {
+        // 5×3: the odd last column and row are dropped.
+        let luma = [
+            0, 4, 8, 8, 99, //
+            4, 8, 0, 4, 99, //
+            99, 99, 99, 99, 99,
+        ];
+        assert_eq!(downscale_half(&luma, 5, 3), (vec![4, 5], 2, 1));
+        assert_eq!(downscale_half(&[7], 1, 1), (vec![], 0, 0));
     }
 
     #[test]

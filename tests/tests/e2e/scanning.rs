@@ -17,23 +17,25 @@ fn corpus_root() -> PathBuf {
 }
 
 /// Correct decodes that must not get worse, a little below what was measured (measured / total
-/// in the comment).
+/// in the comment). QR sets are the goal of issue #4: never fewer than zxing-cpp 3.1.1 reads
+/// from the same images (`lotse scan bench --zxing-cpp …`; its count is the last number), so
+/// their floors are at least that.
 const FLOORS: &[(&str, usize)] = &[
     ("zxing-cpp/aztec-1", 19),      // 20/32
     ("zxing-cpp/datamatrix-1", 27), // 28/30
     ("zxing-cpp/datamatrix-2", 12), // 13/13
     ("zxing-cpp/pdf417-1", 14),     // 15/17
-    ("zxing-cpp/qrcode-1", 8),      // 8/8
-    ("zxing-cpp/qrcode-2", 50),     // 52/56
-    ("zxing-cpp/qrcode-3", 17),     // 18/18
-    ("zxing-cpp/qrcode-4", 16),     // 17/24
+    ("zxing-cpp/qrcode-1", 8),      // 8/8, zxing-cpp 8
+    ("zxing-cpp/qrcode-2", 52),     // 52/56, zxing-cpp 52
+    ("zxing-cpp/qrcode-3", 18),     // 18/18, zxing-cpp 18
+    ("zxing-cpp/qrcode-4", 16),     // 17/24, zxing-cpp 15
     ("zxing/aztec-1", 14),          // 15/17
     ("zxing/datamatrix-1", 22),     // 23/23
-    ("zxing/pdf417-1", 11),         // 12/14
-    ("zxing/qrcode-1", 19),         // 20/20
-    ("zxing/qrcode-2", 32),         // 33/35
-    ("zxing/qrcode-3", 41),         // 42/42
-    ("zxing/qrcode-4", 36),         // 38/48
+    ("zxing/pdf417-1", 11),         // 13/14
+    ("zxing/qrcode-1", 20),         // 20/20, zxing-cpp 20
+    ("zxing/qrcode-2", 32),         // 33/35, zxing-cpp 31
+    ("zxing/qrcode-3", 42),         // 42/42, zxing-cpp 42
+    ("zxing/qrcode-4", 37),         // 38/48, zxing-cpp 37
 ];
 
 #[test]
