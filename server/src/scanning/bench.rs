@@ -352,12 +352,7 @@ pub fn run(root: &Path, frames: usize, zxing_cpp_script: Option<&Path>) -> std::
             .filter(|r| is_qr_set(&r.name))
             .flat_map(|r| r.failed.iter())
             .filter(|p| t.read.contains(*p))
-            .map(|p| {
-                p.strip_prefix(root)
-                    .unwrap_or(p)
-                    .display()
-                    .to_string()
-            })
+            .map(|p| p.strip_prefix(root).unwrap_or(p).display().to_string())
             .collect();
         if !missed.is_empty() {
             let _ = writeln!(
