@@ -160,7 +160,7 @@ pub fn synthetic_frame(with_code: Option<&str>) -> Vec<u8> {
 }
 
 /// Median time per 1280×720 frame over `frames` runs and how many runs found a code.
-fn time_frames(decoder: &Decoder, luma: &[u8], frames: usize) -> (f64, usize) {
+fn time_frames(decoder: &Decoder, luma: &[u8], frames: usize) -> Timing {
     let mut times = Vec::with_capacity(frames.max(1));
     let mut hits = 0;
     for _ in 0..frames.max(1) {
@@ -175,13 +175,16 @@ fn time_frames(decoder: &Decoder, luma: &[u8], frames: usize) -> (f64, usize) {
     (times[times.len() / 2], hits)
 }
 
-/// Frame timings of one side: (median ms, decodes) for empty/code × QR/all formats.
+/// Median ms per frame and how many frames decoded.
+type Timing = (f64, usize);
+
+/// Frame timings of one side for empty/code × QR/all formats.
 #[derive(Debug, Clone, Copy, Default)]
 struct Frames {
-    empty_qr: (f64, usize),
-    code_qr: (f64, usize),
-    empty_all: (f64, usize),
-    code_all: (f64, usize),
+    empty_qr: Timing,
+    code_qr: Timing,
+    empty_all: Timing,
+    code_all: Timing,
 }
 
 /// Whether a set holds QR codes (the goal's sets).
@@ -282,7 +285,7 @@ pub fn run(root: &Path, frames: usize, zxing_cpp_script: Option<&Path>) -> std::
         "zxing ms",
         "decoded l / z"
     );
-    let rows: [(&str, (f64, usize), Option<(f64, usize)>); 4] = [
+    let rows: [(&str, Timing, Option<Timing>); 4] = [
         (
             "without code, QR (the kiosk camera)",
             mine.empty_qr,
