@@ -57,7 +57,7 @@ pub struct Appliance {
     /// Set in demo mode.
     pub demo_password: Option<DemoPassword>,
     shutdown: watch::Sender<bool>,
-    /// Scanner devices feeding the scan hub; stopped at shutdown.
+    /// Scanner devices feeding the scan hub and the desks' inboxes; stopped at shutdown.
     scanners: Vec<lotse_firmware::scanner::SourceHandle>,
 }
 
@@ -100,6 +100,12 @@ impl Appliance {
         );
         let gpio = lotse_firmware::gpio::start(&settings.gpio).map_err(StartError::Gpio)?;
         let scans = crate::scanning::hub::ScanHub::new(settings.scanning.clone(), clock.clone());
+        let desk_scans = crate::scanning::desk::DeskScans::new(
+            scans.clone(),
+            queue.clone(),
+            clock.clone(),
+            settings.scanning.hold,
+        );
         let feed_token = settings
             .case_system
             .as_ref()
@@ -122,6 +128,7 @@ impl Appliance {
         let state = AppState {
             auth,
             scans,
+            desk_scans,
             outputs: gpio.outputs,
             gpio_sim: gpio.sim.filter(|_| settings.demo),
             announcer,
@@ -134,7 +141,11 @@ impl Appliance {
             started: Instant::now(),
         };
         crate::hardware::spawn(state.clone(), gpio.events);
-        let scanners = crate::scanning::devices::start(&state.settings.scanning, &state.scans);
+        let mut scanners = crate::scanning::devices::start(&state.settings.scanning, &state.scans);
+        scanners.extend(crate::scanning::desk::start(
+            &state.settings.scanning.inboxes,
+            &state.desk_scans,
+        ));
         Ok(Appliance {
             state,
             shutdown,
@@ -156,6 +167,7 @@ impl Appliance {
             ..
         } = self;
         let maintenance = tokio::spawn(maintenance(state.clone()));
+        let expiry = tokio::spawn(crate::scanning::desk::expire(state.desk_scans.clone()));
         let purge = crate::retention::spawn(
             state.queue.db().clone(),
             state.settings.retention,
@@ -192,6 +204,7 @@ impl Appliance {
         .with_graceful_shutdown(graceful)
         .await;
         maintenance.abort();
+        expiry.abort();
         purge.abort();
         let _ = purge.await;
         outbox.stop().await;

@@ -777,6 +777,15 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
         .as_ref()
         .map(|c| crate::outbox::settings::validate(c, &mut bad));
     let scanning = crate::scanning::settings::validate(&raw.scanning, &mut bad);
+    for r in raw.scanning.inbox_counters() {
+        if !counter_ids.contains(&r.counter) {
+            bad(
+                Some(r.span),
+                &format!("scanning.inbox[{}].counter", r.index),
+                format!("unknown counter \"{}\"", r.counter),
+            );
+        }
+    }
 
     let gpio = {
         use lotse_firmware::gpio::{Backend, RawGpioConfig, validate as validate_pins};

@@ -209,6 +209,22 @@ enum ScanCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check a V4L2 camera: capture frames, decode them, print the negotiated format, every
+    /// code seen and the frame rate achieved as JSON lines; exit 1 when it cannot be opened.
+    Camera {
+        /// The camera device, e.g. /dev/v4l/by-id/usb-…-video-index0 or /dev/video0.
+        #[arg(long)]
+        device: PathBuf,
+        /// Frames to capture.
+        #[arg(long, default_value_t = 30)]
+        frames: usize,
+        /// Wanted frame width (the nearest size the camera offers is used).
+        #[arg(long, default_value_t = 1280)]
+        width: u32,
+        /// Wanted frame height.
+        #[arg(long, default_value_t = 720)]
+        height: u32,
+    },
     /// Time barcode decoding over the test corpus and on 1280x720 frames (also zxing-cpp).
     Bench {
         /// The corpus root (shared/testdata/barcodes).
@@ -281,6 +297,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Scan {
+            what:
+                ScanCommand::Camera {
+                    device,
+                    frames,
+                    width,
+                    height,
+                },
+        } => {
+            lotse_server::scanning::devices::check_camera(
+                &device,
+                frames,
+                width,
+                height,
+                &mut std::io::stdout().lock(),
+            )?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Scan {
             what:

@@ -52,6 +52,8 @@ pub enum AppError {
     Unprocessable(String),
     #[error(transparent)]
     Scan(#[from] crate::scanning::hub::ScanError),
+    #[error(transparent)]
+    DeskScan(#[from] crate::scanning::desk::DeskScanError),
 }
 
 pub type Result<T> = std::result::Result<T, AppError>;
@@ -204,6 +206,12 @@ impl IntoResponse for AppError {
                     "Not allowed in the ticket's current state",
                     detail,
                 ),
+                Q::NotCurrent { .. } => problem(
+                    StatusCode::CONFLICT,
+                    "not-current-visit",
+                    "The visit is no longer current at this counter",
+                    detail,
+                ),
                 Q::CounterPaused(_) => problem(
                     StatusCode::CONFLICT,
                     "counter-paused",
@@ -329,6 +337,30 @@ impl IntoResponse for AppError {
                 "Scan no longer available",
                 detail,
             ),
+            AppError::DeskScan(e) => {
+                use crate::scanning::desk::DeskScanError as D;
+                match e {
+                    D::Unknown(_) => problem(
+                        StatusCode::NOT_FOUND,
+                        "unknown-finding",
+                        "Unknown finding",
+                        detail,
+                    ),
+                    D::NotPending => problem(
+                        StatusCode::CONFLICT,
+                        "finding-not-pending",
+                        "The finding does not wait for a consent",
+                        detail,
+                    ),
+                    D::NoConsent => problem(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "consent-required",
+                        "Consent not confirmed",
+                        detail,
+                    ),
+                    D::Queue(q) => AppError::Queue(q).into_response(),
+                }
+            }
         }
     }
 }

@@ -54,6 +54,8 @@ pub struct AppState {
     pub scans: crate::scanning::hub::ScanHub,
     /// Accounts, sessions and API tokens.
     pub auth: crate::auth::Auth,
+    /// What the desks' office scanners found, held for the desk.
+    pub desk_scans: crate::scanning::desk::DeskScans,
 }
 
 /// Who may call a route.
@@ -161,6 +163,10 @@ pub const ROUTES: &[RouteSpec] = &[
     route!(Post "/api/v1/counters/{id}/call-next", Staff, api::call_next),
     route!(Post "/api/v1/counters/{id}/pause", Staff, api::pause),
     route!(Post "/api/v1/counters/{id}/resume", Staff, api::resume),
+    route!(Get "/api/v1/counters/{id}/findings", Staff, scans::findings),
+    route!(Get "/api/v1/counters/{id}/findings/stream", Staff, scans::findings_stream),
+    route!(Post "/api/v1/counters/{id}/findings/{finding}/confirm", Staff, scans::confirm_finding),
+    route!(Post "/api/v1/counters/{id}/findings/{finding}/dismiss", Staff, scans::dismiss_finding),
     route!(Get "/api/v1/tickets/{id}", Staff, api::ticket),
     route!(Post "/api/v1/tickets/{id}/recall", Staff, api::recall),
     route!(Post "/api/v1/tickets/{id}/start", Staff, api::start),
@@ -306,7 +312,11 @@ async fn fallback(uri: Uri) -> Response {
 }
 
 /// Server-Sent Event streams: exempt from the request timeout.
-const LIVE_STREAMS: &[&str] = &["/api/v1/events", "/api/v1/kiosk/scans"];
+const LIVE_STREAMS: &[&str] = &[
+    "/api/v1/events",
+    "/api/v1/kiosk/scans",
+    "/api/v1/counters/{id}/findings/stream",
+];
 
 /// The whole HTTP surface of the appliance, built from [`ROUTES`].
 pub fn app(state: AppState) -> Router {

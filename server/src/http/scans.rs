@@ -1,6 +1,6 @@
-//! Scans at the kiosk over HTTP: the kiosk screen's live stream of scan results
-//! (`GET /api/v1/kiosk/scans`) and demo mode's simulated scanner
-//! (`POST /api/v1/sim/scan`).
+//! Scans over HTTP: the kiosk screen's live stream of scan results
+//! (`GET /api/v1/kiosk/scans`), demo mode's simulated scanner (`POST /api/v1/sim/scan`), and
+//! the desks' office-scanner findings (`/api/v1/counters/{id}/findings…`, staff only).
 //!
 //! The stream can carry a visitor's name (for the consent screen), so it is served only
 //! to the kiosk browser on the appliance itself (loopback); the display's public event
@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use base64::Engine as _;
 use futures::Stream;
@@ -18,7 +19,10 @@ use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 
 use super::AppState;
-use super::error::{AppError, AppJson, Result};
+use super::admin::Actor;
+use super::error::{AppError, AppJson, AppPath, Result};
+use crate::queue::Ticket;
+use crate::scanning::desk::{DeskScans, Finding};
 use crate::scanning::hub::KioskScan;
 
 /// Whether the request came over loopback (the kiosk browser on the appliance).
@@ -121,4 +125,124 @@ pub async fn simulate(
             "send exactly one of \"text\" and \"image_base64\"".into(),
         )),
     }
+}
+
+/// The desk's answer to an ID document finding.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentBody {
+    /// `true`: the visitor agreed that names and birth date are stored and passed on.
+    pub consent: bool,
+}
+
+async fn existing_counter(st: &AppState, id: &str) -> Result<()> {
+    st.queue.current_at_counter(id).await?;
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/api/v1/counters/{id}/findings", tag = "desk",
+    params(("id" = String, Path, description = "counter id")),
+    responses((status = 200, description = "what the counter's office scanner found, oldest first (names only while waiting for consent)"),
+        (status = 404, body = super::error::Problem)))]
+pub async fn findings(
+    State(st): State<AppState>,
+    AppPath(id): AppPath<String>,
+) -> Result<AppJson<Vec<Finding>>> {
+    existing_counter(&st, &id).await?;
+    Ok(AppJson(st.desk_scans.list(&id)))
+}
+
+fn findings_event(list: &[Finding]) -> Event {
+    Event::default()
+        .event("findings")
+        .data(serde_json::to_string(list).unwrap_or_default())
+}
+
+#[utoipa::path(get, path = "/api/v1/counters/{id}/findings/stream", tag = "desk",
+    params(("id" = String, Path, description = "counter id")),
+    responses((status = 200, description = "text/event-stream: event `findings` with the counter's whole list, at once and after every change", content_type = "text/event-stream"),
+        (status = 404, body = super::error::Problem)))]
+pub async fn findings_stream(
+    State(st): State<AppState>,
+    AppPath(id): AppPath<String>,
+) -> Result<Sse<impl Stream<Item = std::result::Result<Event, Infallible>>>> {
+    existing_counter(&st, &id).await?;
+    struct Cursor {
+        desk: DeskScans,
+        counter: String,
+        live: broadcast::Receiver<String>,
+        shutdown: watch::Receiver<bool>,
+        first: bool,
+    }
+    let cursor = Cursor {
+        live: st.desk_scans.subscribe(),
+        desk: st.desk_scans.clone(),
+        counter: id,
+        shutdown: st.shutdown.clone(),
+        first: true,
+    };
+    let stream = futures::stream::unfold(cursor, |mut c| async move {
+        if *c.shutdown.borrow() {
+            return None;
+        }
+        if c.first {
+            c.first = false;
+            let list = c.desk.list(&c.counter);
+            return Some((
+                Ok(findings_event(&list).retry(Duration::from_millis(1000))),
+                c,
+            ));
+        }
+        loop {
+            tokio::select! {
+                _ = c.shutdown.changed() => return None,
+                r = c.live.recv() => match r {
+                    Ok(counter) if counter == c.counter => {
+                        let list = c.desk.list(&c.counter);
+                        return Some((Ok(findings_event(&list)), c));
+                    }
+                    Ok(_) => continue,
+                    // Missed changes: the whole list is sent anyway.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let list = c.desk.list(&c.counter);
+                        return Some((Ok(findings_event(&list)), c));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+#[utoipa::path(post, path = "/api/v1/counters/{id}/findings/{finding}/confirm", tag = "desk",
+    request_body = ConsentBody,
+    params(("id" = String, Path, description = "counter id"), ("finding" = String, Path, description = "finding id")),
+    responses((status = 200, body = Ticket, description = "names and birth date stored with the visit and forwarded"),
+        (status = 404, body = super::error::Problem), (status = 409, body = super::error::Problem),
+        (status = 422, body = super::error::Problem)))]
+pub async fn confirm_finding(
+    State(st): State<AppState>,
+    actor: Actor,
+    AppPath((id, finding)): AppPath<(String, String)>,
+    AppJson(body): AppJson<ConsentBody>,
+) -> Result<AppJson<Ticket>> {
+    Ok(AppJson(
+        st.desk_scans
+            .confirm(&id, &finding, body.consent, &actor.0)
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/counters/{id}/findings/{finding}/dismiss", tag = "desk",
+    params(("id" = String, Path, description = "counter id"), ("finding" = String, Path, description = "finding id")),
+    responses((status = 204, description = "dropped; nothing of it was stored"),
+        (status = 404, body = super::error::Problem)))]
+pub async fn dismiss_finding(
+    State(st): State<AppState>,
+    actor: Actor,
+    AppPath((id, finding)): AppPath<(String, String)>,
+) -> Result<StatusCode> {
+    st.desk_scans.dismiss(&id, &finding, &actor.0).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -146,7 +146,7 @@ fn new_id() -> String {
 }
 
 /// An MRZ has 2 or 3 lines with fillers; appointment codes are one line starting `LOTSE`.
-fn looks_like_mrz(text: &str) -> bool {
+pub(crate) fn looks_like_mrz(text: &str) -> bool {
     let lines = text.lines().filter(|l| !l.trim().is_empty()).count();
     (2..=3).contains(&lines) && text.contains('<') && !text.trim_start().starts_with("LOTSE")
 }
@@ -256,47 +256,34 @@ impl ScanHub {
         id
     }
 
-    fn recognise(&self, text: &str) -> KioskScan {
+    /// What a scanned text is: a signed appointment code, a visitor card, or an ID document
+    /// of an enabled type (reduced to [`Visitor`]); otherwise the catalog key of why not.
+    /// Used by the kiosk's scans and the desks' office scanners alike.
+    pub fn identify(&self, text: &str) -> Result<Identified, &'static str> {
         if looks_like_mrz(text) {
-            return self.recognise_mrz(text);
+            return self.identify_mrz(text);
         }
         let now = self.inner.clock.now();
         match payload::verify(text, &self.inner.settings.trusted_keys, now) {
-            Ok(Payload::Appointment(a)) => {
-                let service = a.service.clone();
-                let scan = self.hold(Identified::Appointment {
-                    reference: a.reference,
-                    service: a.service,
-                });
-                KioskScan {
-                    kind: "appointment",
-                    scan: Some(scan),
-                    service: Some(service),
-                    document: None,
-                    person: None,
-                    message_key: None,
-                }
-            }
-            Ok(Payload::Card(c)) => KioskScan {
-                kind: "visitor_card",
-                scan: Some(self.hold(Identified::Card { card: c.card })),
-                service: None,
-                document: None,
-                person: None,
-                message_key: None,
-            },
+            Ok(Payload::Appointment(a)) => Ok(Identified::Appointment {
+                reference: a.reference,
+                service: a.service,
+            }),
+            Ok(Payload::Card(c)) => Ok(Identified::Card { card: c.card }),
             Err(e) => {
                 tracing::info!("scan refused: {e}");
-                KioskScan::refused(e.message_key())
+                Err(e.message_key())
             }
         }
     }
 
-    fn recognise_mrz(&self, text: &str) -> KioskScan {
+    /// Reads MRZ lines (typed by a reader, or found by OCR): only names, birth date and, if
+    /// configured, nationality survive this function.
+    pub fn identify_mrz(&self, text: &str) -> Result<Identified, &'static str> {
         let enabled = self.id_documents();
         if enabled.is_empty() {
             tracing::info!("ID document scan refused: ID scanning is off");
-            return KioskScan::refused("kiosk.id.error.disabled");
+            return Err("kiosk.id.error.disabled");
         }
         let (kind, personal) = match mrz::parse_with_repair(text) {
             Ok(m) if m.is_valid() => {
@@ -306,12 +293,12 @@ impl ScanHub {
             }
             Ok(_) | Err(_) => {
                 tracing::info!("ID document scan refused: the MRZ does not check out");
-                return KioskScan::refused("kiosk.id.error.unreadable");
+                return Err("kiosk.id.error.unreadable");
             }
         };
         let Some(kind) = kind.filter(|k| enabled.contains(k)) else {
             tracing::info!("ID document scan refused: document type not enabled");
-            return KioskScan::refused("kiosk.id.error.disabled");
+            return Err("kiosk.id.error.disabled");
         };
         let year = self
             .inner
@@ -331,18 +318,36 @@ impl ScanHub {
                 .keep_nationality
                 .then_some(personal.nationality),
         };
-        let scan = self.hold(Identified::IdDocument {
-            kind,
-            visitor: visitor.clone(),
-        });
-        KioskScan {
-            kind: "id_document",
-            scan: Some(scan),
+        Ok(Identified::IdDocument { kind, visitor })
+    }
+
+    fn recognise(&self, text: &str) -> KioskScan {
+        let identified = match self.identify(text) {
+            Ok(i) => i,
+            Err(key) => return KioskScan::refused(key),
+        };
+        let mut scan = KioskScan {
+            kind: "",
+            scan: None,
             service: None,
-            document: Some(kind),
-            person: Some(visitor),
+            document: None,
+            person: None,
             message_key: None,
+        };
+        match &identified {
+            Identified::Appointment { service, .. } => {
+                scan.kind = "appointment";
+                scan.service = Some(service.clone());
+            }
+            Identified::Card { .. } => scan.kind = "visitor_card",
+            Identified::IdDocument { kind, visitor } => {
+                scan.kind = "id_document";
+                scan.document = Some(*kind);
+                scan.person = Some(visitor.clone());
+            }
         }
+        scan.scan = Some(self.hold(identified));
+        scan
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod decode;
+pub mod desk;
 pub mod devices;
 pub mod hub;
 pub mod inbox;

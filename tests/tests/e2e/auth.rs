@@ -17,6 +17,7 @@ fn fill(path: &str) -> String {
         .replace("{pin}", "5")
         .replace("{username}", "desk")
         .replace("{name}", "x")
+        .replace("{finding}", "0")
 }
 
 fn method(v: Verb) -> reqwest::Method {

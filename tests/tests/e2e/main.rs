@@ -11,6 +11,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod concurrency;
+mod desk_scan;
 mod durability;
 mod gpio;
 mod http_flow;
