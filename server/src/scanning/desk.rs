@@ -399,6 +399,16 @@ pub async fn expire(desk: DeskScans) {
     }
 }
 
+/// OCR for the office scanner's pages, in any orientation; reads nothing while ID scanning
+/// is off (see [`ScanHub::read_mrz`]).
+fn mrz_reader(hub: ScanHub) -> super::inbox::MrzReader {
+    Arc::new(move |luma: &[u8], width: u32, height: u32| {
+        hub.read_mrz(luma, width, height, true)
+            .into_iter()
+            .collect()
+    })
+}
+
 /// Starts an inbox thread per `[[scanning.inbox]]` and the tasks that attach their findings.
 pub fn start(
     inboxes: &[super::settings::InboxConfig],
@@ -416,7 +426,8 @@ pub fn start(
                     poll_interval: Duration::from_secs(1),
                 },
                 decoder.clone(),
-            );
+            )
+            .with_mrz_reader(mrz_reader(desk.inner.hub.clone()));
             super::inbox::spawn(inbox, tx)
         })
         .collect()

@@ -6,7 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use lotse_firmware::scanner::camera::{Camera, CameraPacing, CameraSource, FrameSize};
+use lotse_firmware::scanner::camera::{
+    Camera, CameraPacing, CameraSource, FrameDecoder, FrameSize,
+};
 use lotse_firmware::scanner::v4l2::{V4l2Camera, V4l2Options};
 use lotse_firmware::scanner::{
     Framing, HidScanner, ScanEvent, ScanSource, SerialScanner, SourceHandle, SourceId, SourceStatus,
@@ -27,7 +29,7 @@ pub fn camera_options(width: u32, height: u32) -> V4l2Options {
 }
 
 /// A V4L2 camera as a kiosk scan source, re-opened when it was absent or failed.
-fn camera_source(device: &Path, width: u32, height: u32, fps: u32) -> CameraSource {
+fn camera_source(device: &Path, width: u32, height: u32, fps: u32, hub: &ScanHub) -> CameraSource {
     let id = SourceId::new(&format!("camera:{}", device.display()));
     let path = device.to_owned();
     CameraSource::new(
@@ -46,12 +48,35 @@ fn camera_source(device: &Path, width: u32, height: u32, fps: u32) -> CameraSour
             );
             Ok(Box::new(cam) as Box<dyn Camera>)
         },
-        Box::new(Decoder::new(&CAMERA_FORMATS)),
+        Box::new(KioskFrames {
+            decoder: Decoder::new(&CAMERA_FORMATS),
+            hub: hub.clone(),
+        }),
         CameraPacing {
             frame_interval: Duration::from_millis(1000 / u64::from(fps.max(1))),
             ..CameraPacing::default()
         },
     )
+}
+
+/// The kiosk camera's frames: QR codes, and while ID scanning is on, an ID document's MRZ
+/// held up to the camera (read on the camera's thread, only in frames without a code).
+struct KioskFrames {
+    decoder: Decoder,
+    hub: ScanHub,
+}
+
+impl FrameDecoder for KioskFrames {
+    fn decode(&mut self, luma: &[u8], size: FrameSize) -> Vec<String> {
+        let codes = FrameDecoder::decode(&mut self.decoder, luma, size);
+        if !codes.is_empty() {
+            return codes;
+        }
+        self.hub
+            .read_mrz(luma, size.width, size.height, false)
+            .into_iter()
+            .collect()
+    }
 }
 
 /// Starts every configured device and the task that hands their scans to `hub`. An absent
@@ -83,7 +108,13 @@ pub fn start(settings: &ScanSettings, hub: &ScanHub) -> Vec<SourceHandle> {
                     width,
                     height,
                     frames_per_second,
-                } => Box::new(camera_source(device, *width, *height, *frames_per_second)),
+                } => Box::new(camera_source(
+                    device,
+                    *width,
+                    *height,
+                    *frames_per_second,
+                    hub,
+                )),
             };
             source.start(tx.clone())
         })
@@ -244,7 +275,11 @@ mod tests {
     /// An absent camera is reported once and retried; the hub hears nothing else.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_absent_camera_is_reported_and_retried() {
-        let source = camera_source(Path::new("/dev/v4l/by-id/absent"), 1280, 720, 8);
+        let hub = ScanHub::new(
+            ScanSettings::default(),
+            std::sync::Arc::new(crate::clock::SystemClock),
+        );
+        let source = camera_source(Path::new("/dev/v4l/by-id/absent"), 1280, 720, 8, &hub);
         let (tx, mut rx) = mpsc::channel(4);
         let handle = Box::new(source).start(tx);
         let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv())

@@ -14,13 +14,13 @@ use super::id_scan::{MRZ_DE_ID, appointment_code, public_key_b64};
 
 const LONG: Duration = Duration::from_secs(20);
 
-/// A demo appliance with ID cards enabled, the test key trusted, forwarding to `receiver`,
+/// A demo appliance with ID cards and passports enabled, the test key trusted, forwarding to `receiver`,
 /// and an inbox folder for counter c1.
 fn start(dir: &Path, receiver: &Receiver) -> (Server, PathBuf) {
     let inbox = dir.join("inbox-c1");
     std::fs::create_dir_all(&inbox).unwrap();
     let config = format!(
-        "[scanning]\nid_documents = [\"id_card\"]\n\
+        "[scanning]\nid_documents = [\"id_card\", \"passport\"]\n\
          [scanning.trusted_keys]\nk1 = \"{}\"\n\
          [[scanning.inbox]]\ndir = \"{}\"\ncounter = \"c1\"\n\
          [case_system]\nurl = \"{}\"\nsecret = \"{}\"\nretry_initial = \"100ms\"\nretry_max = \"1s\"\n",
@@ -301,4 +301,70 @@ async fn the_desk_confirms_consent_before_an_id_document_is_stored() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+}
+
+/// A scanned passport page has no code, only its printed MRZ: the inbox reads it (OCR), the
+/// desk confirms consent over the API, and names and birth date are forwarded without the
+/// document number.
+#[tokio::test]
+async fn a_scanned_passport_page_is_read_by_ocr_and_waits_for_consent() {
+    let specimen = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/testdata/mrz/images/passport-td3.jpg"
+    ));
+    if !specimen.is_file() {
+        eprintln!("skipped: no MRZ images");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(&[&test_secret(1)], None).await;
+    let (srv, inbox) = start(dir.path(), &receiver);
+    let c = srv.client();
+    let t = srv.check_in("general", "en").await;
+    call_next(&c, &srv, "c1").await;
+
+    let file = inbox.join("Scan_0003.jpg");
+    let hidden = inbox.join(".Scan_0003.jpg");
+    std::fs::copy(&specimen, &hidden).unwrap();
+    std::fs::rename(&hidden, &file).unwrap();
+    let f = wait_for("the passport waiting for consent", LONG, || async {
+        findings(&c, &srv, "c1")
+            .await
+            .into_iter()
+            .find(|f| f["state"] == "needs_consent")
+    })
+    .await;
+    assert!(!file.exists(), "the read scan is deleted");
+    assert!(
+        !f.to_string().contains("L898902C3"),
+        "no document number: {f}"
+    );
+    assert!(
+        !receiver
+            .log()
+            .events
+            .values()
+            .any(|e| e.json["type"] == "visit.identified")
+    );
+
+    let confirm = srv.url(&format!(
+        "/api/v1/counters/c1/findings/{}/confirm",
+        f["id"].as_str().unwrap()
+    ));
+    let r = c.post(&confirm).json(&json!({})).send().await.unwrap();
+    assert!(r.status().is_client_error(), "no consent, nothing stored");
+    let r = c
+        .post(&confirm)
+        .json(&json!({"consent": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+
+    let ev = identified_event(&receiver).await;
+    assert_eq!(ev["data"]["ticket_id"], t["id"]);
+    assert_eq!(ev["data"]["identification"], "id_document");
+    assert_eq!(ev["data"]["person"]["surname"], "ERIKSSON");
+    assert_eq!(ev["data"]["person"]["given_names"], "ANNA MARIA");
+    assert!(!ev.to_string().contains("L898902C3"), "no document number");
 }
