@@ -39,6 +39,10 @@ pub enum StartError {
     Serve(std::io::Error),
     #[error("cannot set up the demo accounts: {0}")]
     Auth(#[from] crate::auth::AuthError),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("TLS is configured (server.tls_cert) but no HTTPS listener was given")]
+    NoHttpsListener,
 }
 
 /// The password of the demo accounts `desk` and `admin`.
@@ -59,7 +63,12 @@ pub struct Appliance {
     shutdown: watch::Sender<bool>,
     /// Scanner devices feeding the scan hub; stopped at shutdown.
     scanners: Vec<lotse_firmware::scanner::SourceHandle>,
+    /// The HTTPS certificate, when TLS is on.
+    tls: Option<Arc<crate::tls::CertResolver>>,
 }
+
+/// How often the certificate files are checked for a renewal.
+const CERT_RELOAD_EVERY: Duration = Duration::from_secs(30);
 
 /// The database file inside a data directory.
 pub fn db_path(data_dir: &Path) -> PathBuf {
@@ -76,6 +85,12 @@ impl Appliance {
             path: data_dir.to_path_buf(),
             source,
         })?;
+        // A certificate that cannot be used stops the start, before anything else.
+        let tls = settings
+            .tls
+            .as_ref()
+            .map(crate::tls::CertResolver::open)
+            .transpose()?;
         let bus = EventBus::new();
         let publisher = bus.clone();
         let db = Db::open(&db_path(data_dir), clock.clone(), move |events| {
@@ -120,6 +135,10 @@ impl Appliance {
             None
         };
         let state = AppState {
+            limits: http::limits::Limits::new(
+                settings.checkins_per_minute,
+                settings.max_event_streams,
+            ),
             auth,
             scans,
             outputs: gpio.outputs,
@@ -140,21 +159,43 @@ impl Appliance {
             shutdown,
             demo_password,
             scanners,
+            tls,
         })
     }
 
-    /// Serves until `signal` completes, then shuts down gracefully.
+    /// The SHA-256 fingerprint and the SPKI hash of the HTTPS certificate, for the
+    /// start-up banner.
+    pub fn tls_fingerprint(&self) -> Option<(String, Option<String>)> {
+        self.tls.as_ref().map(|r| {
+            let ck = r.current();
+            (crate::tls::fingerprint(&ck), crate::tls::spki_sha256(&ck))
+        })
+    }
+
+    /// Serves `http` (and `https` when TLS is on) until `signal` completes, then
+    /// shuts down gracefully.
     pub async fn serve(
         self,
-        listener: TcpListener,
+        http: TcpListener,
+        https: Option<TcpListener>,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let Appliance {
             state,
             shutdown,
             scanners,
+            tls,
             ..
         } = self;
+        let https = match (tls, https) {
+            (None, _) => None,
+            (Some(_), None) => return Err(StartError::NoHttpsListener),
+            (Some(resolver), Some(l)) => {
+                resolver.spawn_reload(CERT_RELOAD_EVERY, state.shutdown.clone());
+                let cfg = crate::tls::server_config(resolver)?;
+                Some((l, tokio_rustls::TlsAcceptor::from(cfg)))
+            }
+        };
         let maintenance = tokio::spawn(maintenance(state.clone()));
         let purge = crate::retention::spawn(
             state.queue.db().clone(),
@@ -184,12 +225,14 @@ impl Appliance {
             // Ends the SSE streams, which would otherwise keep the server open.
             let _ = shutdown.send(true);
         };
-        // The peer address feeds the login rate limit.
-        let served = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        // Headers must arrive within the request timeout (no slow-header clients
+        // holding connections).
+        let served = http::serve::serve(
+            http::serve::Listeners { http, https },
+            router,
+            state.settings.request_timeout,
+            graceful,
         )
-        .with_graceful_shutdown(graceful)
         .await;
         maintenance.abort();
         purge.abort();

@@ -25,7 +25,7 @@ use crate::scanning::hub::KioskScan;
 pub(crate) fn from_loopback(req: &Request) -> bool {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|c| c.0.ip().is_loopback())
+        .is_some_and(|c| c.0.ip().to_canonical().is_loopback())
 }
 
 fn scan_event(s: &KioskScan) -> Event {
