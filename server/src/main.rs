@@ -738,6 +738,10 @@ async fn serve(mut settings: Settings, data: &Path, demo: bool) -> anyhow::Resul
         addr.ip().to_string()
     };
     let base = format!("http://{host}:{}", addr.port());
+    // Before the "listening on" line, which scripts wait for: then both are known.
+    if let Some(a) = https_addr {
+        println!("lotse {} serving HTTPS on {a}", env!("CARGO_PKG_VERSION"));
+    }
     println!("lotse {} listening on {addr}", env!("CARGO_PKG_VERSION"));
     if demo {
         println!(

@@ -15,6 +15,8 @@ pub mod serve;
 pub mod sim;
 pub mod sse;
 pub mod stats;
+#[cfg(test)]
+mod tests;
 pub mod ui;
 
 use std::collections::BTreeMap;
