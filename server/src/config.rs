@@ -444,16 +444,51 @@ impl Settings {
     }
 
     pub fn from_toml(src: &str) -> Result<Settings> {
-        let raw: RawConfig = toml::from_str(src).map_err(|e| {
-            let line = e.span().map(|s| line_of(src, s.start));
-            ConfigError::Invalid(vec![Problem {
-                line,
-                key: "toml".into(),
-                message: e.message().trim().to_string(),
-            }])
-        })?;
-        validate(src, raw)
+        validate(src, parse_raw(src)?)
     }
+
+    /// Validates a configuration whose `tls_cert` and `tls_key` come from elsewhere
+    /// (the `[tls]` table of a provisioning file), as if `[server]` named `cert` and
+    /// `key`; setting them in the text as well is a problem at their line.
+    pub fn from_toml_with_tls(src: &str, cert: &Path, key: &Path) -> Result<Settings> {
+        let mut raw = parse_raw(src)?;
+        let mut twice = Vec::new();
+        for (v, k) in [
+            (&raw.server.tls_cert, "server.tls_cert"),
+            (&raw.server.tls_key, "server.tls_key"),
+        ] {
+            if let Some(v) = v {
+                twice.push(Problem {
+                    line: Some(line_of(src, v.span().start)),
+                    key: k.to_string(),
+                    message: "the certificate comes from the [tls] table; remove this key".into(),
+                });
+            }
+        }
+        let path = |p: &Path| Some(Spanned::new(0..0, p.to_string_lossy().to_string()));
+        raw.server.tls_cert = path(cert);
+        raw.server.tls_key = path(key);
+        match (validate(src, raw), twice.is_empty()) {
+            (Ok(s), true) => Ok(s),
+            (Ok(_), false) => Err(ConfigError::Invalid(twice)),
+            (Err(ConfigError::Invalid(mut p)), _) => {
+                p.extend(twice);
+                Err(ConfigError::Invalid(p))
+            }
+            (Err(e), _) => Err(e),
+        }
+    }
+}
+
+fn parse_raw(src: &str) -> Result<RawConfig> {
+    toml::from_str(src).map_err(|e| {
+        let line = e.span().map(|s| line_of(src, s.start));
+        ConfigError::Invalid(vec![Problem {
+            line,
+            key: "toml".into(),
+            message: e.message().trim().to_string(),
+        }])
+    })
 }
 
 fn read(path: &Path) -> Result<String> {

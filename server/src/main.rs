@@ -656,6 +656,9 @@ fn provision(file: &Path, root: &Path) -> anyhow::Result<ExitCode> {
             for p in &applied.written {
                 println!("wrote {}", p.display());
             }
+            for n in &applied.notes {
+                println!("{n}");
+            }
             println!(
                 "{}: applied; secrets removed, copy kept as {}",
                 file.display(),
@@ -765,8 +768,11 @@ async fn serve(mut settings: Settings, data: &Path, demo: bool) -> anyhow::Resul
     println!("  Display: {base}/display");
     println!("  Desk:    {lan}/desk");
     println!("  API:     {lan}/api/v1/openapi.json");
-    if let Some((fp, _)) = appliance.tls_fingerprint() {
+    if let Some((fp, spki)) = appliance.tls_fingerprint() {
         println!("  HTTPS:   {lan} (certificate SHA-256 {fp})");
+        if let Some(spki) = spki {
+            println!("           hub_spki = \"{spki}\" for devices that open this hub");
+        }
     }
     match &appliance.demo_password {
         Some(DemoPassword::Generated(p)) => {

@@ -222,6 +222,18 @@ pub struct SelfSigned {
 /// How long a generated certificate is valid.
 pub const SELF_SIGNED_DAYS: i64 = 3650;
 
+/// What a certificate may name: a DNS host name or an IP address.
+pub fn is_host_name_or_ip(n: &str) -> bool {
+    n.parse::<std::net::IpAddr>().is_ok()
+        || (n.len() <= 253
+            && n.split('.').all(|l| {
+                (1..=63).contains(&l.len())
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }))
+}
+
 /// A self-signed ECDSA P-256 certificate for `names` (host names and IP addresses,
 /// the first one also its common name), valid from a day before `now`.
 pub fn self_signed(
@@ -240,15 +252,7 @@ pub fn self_signed(
         ));
     };
     for n in &names {
-        let ok = n.parse::<std::net::IpAddr>().is_ok()
-            || (n.len() <= 253
-                && n.split('.').all(|l| {
-                    (1..=63).contains(&l.len())
-                        && !l.starts_with('-')
-                        && !l.ends_with('-')
-                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                }));
-        if !ok {
+        if !is_host_name_or_ip(n) {
             return Err(TlsError::Invalid(format!(
                 "\"{n}\" is neither a host name nor an IP address"
             )));

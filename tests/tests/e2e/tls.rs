@@ -24,6 +24,12 @@ fn self_signed(dir: &Path, extra: &[&str]) -> String {
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("SHA-256 fingerprint: "), "{text}");
+    let spki = text
+        .lines()
+        .find_map(|l| l.strip_prefix("SPKI SHA-256: "))
+        .expect("the SPKI hash")
+        .to_string();
+    std::fs::write(dir.join("spki"), spki).unwrap();
     assert!(text.contains("tls_cert = "), "{text}");
     // Never replaced by accident.
     let again = Command::new(lotse_bin())
@@ -296,4 +302,91 @@ fn a_key_that_does_not_fit_the_certificate_stops_the_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("site.id"), "{err}");
     assert!(!err.contains("tls_"), "{err}");
+}
+
+/// Chromium `--dump-dom` of `url` with `flags`: the page's HTML, empty when the page
+/// could not be loaded (a certificate error shows no page).
+fn chromium_dom(url: &str, flags: &[String], profile: &Path) -> String {
+    let out = Command::new(lotse_tests::CHROMIUM)
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(flags)
+        .args(["--dump-dom", url])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .expect("run chromium");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// A display (another device) whose hub has a self-signed certificate: provisioning
+/// writes the hub's key into the kiosk session's Chromium flags, and a real Chromium
+/// with exactly those flags opens the hub's display over HTTPS; without them it does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_display_device_opens_its_self_signed_hub_with_the_provisioned_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    self_signed(&dir.path().join("tls"), &[]);
+    let spki = std::fs::read_to_string(dir.path().join("tls/spki")).unwrap();
+    let cfg = tls_config(dir.path());
+    let srv = Server::start_with(
+        &dir.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let hub = srv.https.clone().unwrap();
+
+    let boot = dir.path().join("boot");
+    std::fs::create_dir_all(&boot).unwrap();
+    let file = boot.join("lotse-provision.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[device]\nrole = \"display\"\nhostname = \"kim-wartezimmer\"\nhub = \"{hub}\"\nhub_spki = \"{spki}\"\n\n[site]\nid = \"demo\"\n"
+        ),
+    )
+    .unwrap();
+    let root = dir.path().join("root");
+    let out = Command::new(lotse_bin())
+        .args(["provision"])
+        .arg(&file)
+        .arg("--root")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let env = std::fs::read_to_string(root.join("etc/lotse/kiosk.env")).unwrap();
+    let var = |name: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} in {env}"))
+            .to_string()
+    };
+    let url = var("LOTSE_KIOSK_URL");
+    assert_eq!(url, format!("{hub}/display"));
+    // The session's profile lives in /run/lotse-kiosk; here in the test's directory.
+    let profile = dir.path().join("profile");
+    let flags: Vec<String> = var("LOTSE_KIOSK_FLAGS")
+        .split_whitespace()
+        .filter(|f| !f.starts_with("--user-data-dir="))
+        .map(str::to_string)
+        .collect();
+    let (u, f, p) = (url.clone(), flags.clone(), profile.clone());
+    let dom = tokio::task::spawn_blocking(move || chromium_dom(&u, &f, &p))
+        .await
+        .unwrap();
+    assert!(
+        dom.contains("Aufrufanzeige"),
+        "the display did not load: {dom}"
+    );
+    let p = dir.path().join("profile-without");
+    let dom = tokio::task::spawn_blocking(move || chromium_dom(&url, &[], &p))
+        .await
+        .unwrap();
+    assert!(
+        !dom.contains("Aufrufanzeige"),
+        "loaded without trusting the key"
+    );
 }
