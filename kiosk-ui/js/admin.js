@@ -609,7 +609,7 @@ function saveCase() {
   return saving("case-save", "case-status", async () => {
     fillCase(await call("/api/v1/admin/case-system", { method: "PUT", body }));
     loadAudit();
-  }, "Fachverfahren gespeichert. Gilt nach dem nächsten Neustart.");
+  }, "Fachverfahren gespeichert; gilt ab sofort.");
 }
 
 // ------------------------------------------------------------------ audit

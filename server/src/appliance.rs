@@ -96,6 +96,7 @@ impl Appliance {
         let db = Db::open(&db_path(data_dir), clock.clone(), move |events| {
             publisher.publish(events)
         })?;
+        let file_case_system = settings.case_system.clone();
         crate::settings_store::apply_at_start(&db, &mut settings).await?;
         let queue = Queue::new(db, settings.queue.clone());
         queue.sync_site(&settings).await?;
@@ -135,6 +136,7 @@ impl Appliance {
             None
         };
         let state = AppState {
+            case_system: crate::outbox::Live::new(file_case_system, settings.case_system.clone()),
             limits: http::limits::Limits::new(
                 settings.checkins_per_minute,
                 settings.max_event_streams,
@@ -197,10 +199,11 @@ impl Appliance {
             }
         };
         let maintenance = tokio::spawn(maintenance(state.clone()));
+        let live = state.case_system.clone();
         let purge = crate::retention::spawn(
             state.queue.db().clone(),
             state.settings.retention,
-            crate::retention::Delivery::of(&state.settings),
+            move || crate::retention::Delivery::of_case_system(live.current().as_ref()),
             state.shutdown.clone(),
         );
         if let Some(n) = crate::watchdog::Notifier::from_env() {
@@ -211,13 +214,7 @@ impl Appliance {
                 tokio::spawn(crate::watchdog::feed(n, state.queue.db().clone(), every));
             }
         }
-        let outbox = crate::outbox::start(
-            state.queue.db().clone(),
-            state.clock.clone(),
-            &state.settings,
-            &state.bus,
-            state.shutdown.clone(),
-        );
+        state.case_system.start(&state.worker_env()).await;
         let router = http::app(state.clone());
         let graceful = async move {
             signal.await;
@@ -237,7 +234,7 @@ impl Appliance {
         maintenance.abort();
         purge.abort();
         let _ = purge.await;
-        outbox.stop().await;
+        state.case_system.stop().await;
         // Stopping joins the device threads (up to ~200 ms each): off the runtime.
         let _ = tokio::task::spawn_blocking(move || {
             for h in scanners {

@@ -62,6 +62,21 @@ pub struct AppState {
     pub auth: crate::auth::Auth,
     /// Check-ins per kiosk, live streams at once.
     pub limits: limits::Limits,
+    /// The case-system settings in effect (the admin screen changes them) and the
+    /// delivery worker that follows them.
+    pub case_system: crate::outbox::Live,
+}
+
+impl AppState {
+    /// What the case-system delivery worker runs with.
+    pub fn worker_env(&self) -> crate::outbox::WorkerEnv {
+        crate::outbox::WorkerEnv {
+            db: self.queue.db().clone(),
+            clock: self.clock.clone(),
+            bus: self.bus.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
 }
 
 /// Who may call a route.
