@@ -78,7 +78,11 @@ async fn a_kiosk_beyond_its_check_ins_per_minute_gets_429_and_nothing_is_issued(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_streams_beyond_the_cap_get_503_until_one_ends() {
     let dir = tempfile::tempdir().unwrap();
-    let srv = start(dir.path(), "[server]\nmax_event_streams = 3\n");
+    // A short request timeout: it must not end the live streams.
+    let srv = start(
+        dir.path(),
+        "[server]\nmax_event_streams = 3\nrequest_timeout = \"1s\"\n",
+    );
     let a = SseReader::connect(&srv.base, None).await;
     let mut b = SseReader::connect(&srv.base, None).await;
     // The kiosk's scan stream counts against the same cap.
@@ -94,7 +98,8 @@ async fn live_streams_beyond_the_cap_get_503_until_one_ends() {
         assert_eq!((status, retry), (503, Some(5)), "{path}");
         assert_eq!(kind, "urn:lotse:problem:too-many-streams");
     }
-    // The open streams still work.
+    // The open streams still work, also after several request timeouts.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let t = srv.check_in("work", "de").await;
     let e = b.next(Duration::from_secs(10)).await.expect("an event");
     assert_eq!(e.event.as_deref(), Some("ticket.created"));
@@ -174,15 +179,14 @@ async fn no_route_waits_for_a_slow_client_and_every_body_is_limited() {
         .filter(|r| r.path != "/api/v1/logout")
         .collect();
 
-    // Headers that never end: the connection is closed after request_timeout.
-    let t = Instant::now();
+    // Headers that never end: the connection is closed after request_timeout (without
+    // the header timeout it would be held for ever).
     let mut s = tokio::net::TcpStream::connect(srv.addr()).await.unwrap();
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         .await
         .unwrap();
     let answer = status_within(s, Duration::from_secs(10)).await;
     assert!(answer.is_ok(), "slow headers held the connection");
-    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 
     // A body that never arrives: every route answers within the timeout (408 where
     // the handler reads the body; at once where it does not need one).
@@ -194,7 +198,7 @@ async fn no_route_waits_for_a_slow_client_and_every_body_is_limited() {
             let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
             s.write_all(head.as_bytes()).await.unwrap();
             s.write_all(b"{\"a\":").await.unwrap();
-            (path, status_within(s, Duration::from_secs(5)).await)
+            (path, status_within(s, Duration::from_secs(10)).await)
         }
     }))
     .await;
@@ -222,7 +226,7 @@ async fn no_route_waits_for_a_slow_client_and_every_body_is_limited() {
             .unwrap();
         // The server may answer before it read the whole body.
         let _ = s.write_all(big.as_bytes()).await;
-        let status = status_within(s, Duration::from_secs(5)).await;
+        let status = status_within(s, Duration::from_secs(10)).await;
         if documented {
             assert_eq!(status, Ok(Some(413)), "{} {path}", r.verb.method());
         } else {
