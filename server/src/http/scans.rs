@@ -36,7 +36,8 @@ fn scan_event(s: &KioskScan) -> Event {
 
 #[utoipa::path(get, path = "/api/v1/kiosk/scans", tag = "kiosk",
     responses((status = 200, description = "text/event-stream of scan results (event `scan`); loopback only", content_type = "text/event-stream"),
-        (status = 403, body = super::error::Problem)))]
+        (status = 403, body = super::error::Problem),
+        (status = 503, description = "all `max_event_streams` are in use; see `Retry-After`", body = super::error::Problem)))]
 pub async fn stream(
     State(st): State<AppState>,
     req: Request,
