@@ -614,12 +614,16 @@ fn check_config(file: &Path) -> ExitCode {
     match Settings::load(file) {
         Ok(s) => {
             println!(
-                "{}: OK — site \"{}\", {} services, {} counters, listening on {}",
+                "{}: OK — site \"{}\", {} services, {} counters, listening on {}{}",
                 file.display(),
                 s.site_id,
                 s.services.len(),
                 s.counters.len(),
-                s.listen
+                s.listen,
+                s.tls
+                    .as_ref()
+                    .map(|t| format!(", HTTPS on {} (certificate {})", t.listen, t.cert.display()))
+                    .unwrap_or_default()
             );
             ExitCode::SUCCESS
         }
