@@ -20,6 +20,7 @@
 //! - [`http`]: the router, handlers and problem responses;
 //! - [`announce`]: spoken calls (espeak-ng), cached as WAV;
 //! - [`provision`]: first-boot provisioning from `lotse-provision.toml`;
+//! - [`tls`]: HTTPS certificates: loading, reloading, self-signed ones;
 //! - [`watchdog`]: systemd readiness and watchdog;
 //! - [`appliance`]: wiring it all into one running process;
 //! - [`bench`]: load figures against a real `lotse` process.
@@ -48,4 +49,5 @@ pub mod settings_store;
 pub mod stats;
 pub mod storage;
 pub mod tickets;
+pub mod tls;
 pub mod watchdog;

@@ -29,7 +29,7 @@ use crate::scanning::hub::KioskScan;
 pub(crate) fn from_loopback(req: &Request) -> bool {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|c| c.0.ip().is_loopback())
+        .is_some_and(|c| c.0.ip().to_canonical().is_loopback())
 }
 
 fn scan_event(s: &KioskScan) -> Event {
@@ -40,7 +40,8 @@ fn scan_event(s: &KioskScan) -> Event {
 
 #[utoipa::path(get, path = "/api/v1/kiosk/scans", tag = "kiosk",
     responses((status = 200, description = "text/event-stream of scan results (event `scan`); loopback only", content_type = "text/event-stream"),
-        (status = 403, body = super::error::Problem)))]
+        (status = 403, body = super::error::Problem),
+        (status = 503, description = "all `max_event_streams` are in use; see `Retry-After`", body = super::error::Problem)))]
 pub async fn stream(
     State(st): State<AppState>,
     req: Request,
