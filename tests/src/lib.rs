@@ -232,6 +232,14 @@ impl Server {
         r.json().await.expect("JSON body")
     }
 
+    /// `GET path` without credentials (what a kiosk, display or phone sees), which must
+    /// answer 200 with JSON.
+    pub async fn get_public_json(&self, path: &str) -> serde_json::Value {
+        let r = client().get(self.url(path)).send().await.expect("GET");
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.expect("JSON body")
+    }
+
     /// `POST path` as admin without a body, which must answer 200 with JSON.
     pub async fn post_json(&self, path: &str) -> serde_json::Value {
         let r = self

@@ -154,14 +154,7 @@ async fn an_office_scan_is_attached_to_the_called_visit_and_forwarded() {
     assert_eq!(checked_in.json["data"]["visit_id"], ev["data"]["visit_id"]);
 
     // The attachment is audited with the inbox as actor and without the reference.
-    let audit: Value = c
-        .get(srv.url("/api/v1/admin/audit"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = srv.get_json("/api/v1/admin/audit").await;
     let entry = audit
         .as_array()
         .unwrap()
@@ -276,14 +269,7 @@ async fn the_desk_confirms_consent_before_an_id_document_is_stored() {
     assert!(!ev.to_string().contains("LZ6311T47"), "no document number");
     assert!(!inbox.join("ausweis.png").exists());
 
-    let audit: Value = c
-        .get(srv.url("/api/v1/admin/audit"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit = srv.get_json("/api/v1/admin/audit").await;
     let entry = audit
         .as_array()
         .unwrap()

@@ -164,14 +164,7 @@ async fn no_route_waits_for_a_slow_client_and_every_body_is_limited() {
         dir.path(),
         "[server]\nrequest_timeout = \"1s\"\nmax_body_bytes = 2048\n",
     );
-    let doc: Value = client()
-        .get(srv.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = srv.get_public_json("/api/v1/openapi.json").await;
     let routes: Vec<_> = ROUTES
         .iter()
         .filter(|r| matches!(r.verb, Verb::Post | Verb::Put))

@@ -250,14 +250,7 @@ async fn plain_http_from_the_lan_is_redirected_to_https() {
         .unwrap();
     assert_eq!(r.status(), 201);
     assert!(r.url().as_str().starts_with("https://"), "{}", r.url());
-    let services: Value = client()
-        .get(srv.url("/api/v1/services"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let services: Value = srv.get_public_json("/api/v1/services").await;
     let waiting: u64 = services
         .as_array()
         .unwrap()
