@@ -6,23 +6,24 @@
 //! to the kiosk browser on the appliance itself (loopback); the display's public event
 //! stream never sees a scan.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use base64::Engine as _;
 use futures::Stream;
 use serde::Deserialize;
-use tokio::sync::{broadcast, watch};
 
 use super::AppState;
 use super::admin::Actor;
 use super::error::{AppError, AppJson, AppPath, Result};
+use super::sse::{Step, hello, live_stream};
 use crate::queue::Ticket;
-use crate::scanning::desk::{DeskScans, Finding};
+use crate::scanning::desk::Finding;
 use crate::scanning::hub::KioskScan;
 
 /// Whether the request came over loopback (the kiosk browser on the appliance).
@@ -51,40 +52,17 @@ pub async fn stream(
             "scan results are only served to the kiosk on this appliance (loopback)".into(),
         ));
     }
-    struct Cursor {
-        live: broadcast::Receiver<KioskScan>,
-        shutdown: watch::Receiver<bool>,
-        first: bool,
-    }
-    let cursor = Cursor {
-        live: st.scans.subscribe(),
-        shutdown: st.shutdown.clone(),
-        first: true,
-    };
-    let stream = futures::stream::unfold(cursor, |mut c| async move {
-        if *c.shutdown.borrow() {
-            return None;
-        }
-        if c.first {
-            c.first = false;
-            let hello = Event::default()
-                .retry(Duration::from_millis(1000))
-                .comment("lotse scans");
-            return Some((Ok(hello), c));
-        }
-        loop {
-            tokio::select! {
-                _ = c.shutdown.changed() => return None,
-                r = c.live.recv() => match r {
-                    Ok(s) => return Some((Ok(scan_event(&s)), c)),
-                    // A scan missed while lagging is simply scanned again.
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                },
-            }
-        }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(live_stream(
+        hello("lotse scans"),
+        VecDeque::new(),
+        st.scans.subscribe(),
+        st.shutdown.clone(),
+        |s: Option<KioskScan>| match s {
+            Some(s) => Step::Send(scan_event(&s)),
+            // A scan missed while lagging is simply scanned again.
+            None => Step::Skip,
+        },
+    ))
 }
 
 /// A simulated scan: the text a hand scanner or MRZ reader would type, or an image
@@ -168,52 +146,19 @@ pub async fn findings_stream(
     AppPath(id): AppPath<String>,
 ) -> Result<Sse<impl Stream<Item = std::result::Result<Event, Infallible>>>> {
     existing_counter(&st, &id).await?;
-    struct Cursor {
-        desk: DeskScans,
-        counter: String,
-        live: broadcast::Receiver<String>,
-        shutdown: watch::Receiver<bool>,
-        first: bool,
-    }
-    let cursor = Cursor {
-        live: st.desk_scans.subscribe(),
-        desk: st.desk_scans.clone(),
-        counter: id,
-        shutdown: st.shutdown.clone(),
-        first: true,
-    };
-    let stream = futures::stream::unfold(cursor, |mut c| async move {
-        if *c.shutdown.borrow() {
-            return None;
-        }
-        if c.first {
-            c.first = false;
-            let list = c.desk.list(&c.counter);
-            return Some((
-                Ok(findings_event(&list).retry(Duration::from_millis(1000))),
-                c,
-            ));
-        }
-        loop {
-            tokio::select! {
-                _ = c.shutdown.changed() => return None,
-                r = c.live.recv() => match r {
-                    Ok(counter) if counter == c.counter => {
-                        let list = c.desk.list(&c.counter);
-                        return Some((Ok(findings_event(&list)), c));
-                    }
-                    Ok(_) => continue,
-                    // Missed changes: the whole list is sent anyway.
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let list = c.desk.list(&c.counter);
-                        return Some((Ok(findings_event(&list)), c));
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                },
-            }
-        }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let desk = st.desk_scans.clone();
+    let first = findings_event(&desk.list(&id)).retry(Duration::from_millis(1000));
+    Ok(live_stream(
+        first,
+        VecDeque::new(),
+        desk.subscribe(),
+        st.shutdown.clone(),
+        move |changed: Option<String>| match changed {
+            // Missed changes (None): the whole list is sent anyway.
+            Some(ref counter) if *counter != id => Step::Skip,
+            _ => Step::Send(findings_event(&desk.list(&id))),
+        },
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/counters/{id}/findings/{finding}/confirm", tag = "desk",
