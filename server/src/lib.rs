@@ -32,6 +32,7 @@
 pub mod announce;
 pub mod appliance;
 pub mod assets;
+pub mod atomic_file;
 pub mod audit;
 pub mod auth;
 pub mod bench;

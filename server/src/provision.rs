@@ -14,7 +14,7 @@
 use std::fs;
 use std::io::Write;
 use std::ops::Range;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -956,20 +956,7 @@ fn write_file(
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(err)?;
     }
-    // Written beside and renamed, so a power cut leaves the old file or the new one.
-    let tmp = path.with_extension("lotse-tmp");
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(err)?;
-    f.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(err)?;
-    f.write_all(body).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    fs::rename(&tmp, &path).map_err(err)?;
+    crate::atomic_file::write(&path, body, mode).map_err(err)?;
     a.written.push(path);
     Ok(())
 }

@@ -7,8 +7,6 @@
 //! uses, no OpenSSL on the appliance.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
@@ -321,28 +319,16 @@ pub fn write_pair(
 
 /// Written beside and renamed, so a reload never sees half a file.
 fn write_file(path: &Path, body: &[u8], mode: u32) -> Result<(), TlsError> {
-    let err = |source| TlsError::Write {
+    crate::atomic_file::write(path, body, mode).map_err(|source| TlsError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let tmp = path.with_extension("lotse-tmp");
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(err)?;
-    f.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(err)?;
-    f.write_all(body).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    fs::rename(&tmp, path).map_err(err)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn settings(dir: &Path) -> TlsSettings {
         TlsSettings {
