@@ -347,26 +347,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     corpus,
                     frames,
                     zxing_cpp,
-                    mrz: Some(images),
+                    mrz,
                 },
         } => {
-            let _ = (corpus, zxing_cpp);
-            let report = lotse_server::scanning::ocr::bench::run(&images, frames)
-                .with_context(|| format!("MRZ bench over {}", images.display()))?;
-            print!("{report}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Scan {
-            what:
-                ScanCommand::Bench {
-                    corpus,
-                    frames,
-                    zxing_cpp,
-                    mrz: None,
-                },
-        } => {
-            let report = lotse_server::scanning::bench::run(&corpus, frames, zxing_cpp.as_deref())
-                .with_context(|| format!("scan bench over {}", corpus.display()))?;
+            let report = match mrz {
+                Some(images) => lotse_server::scanning::ocr::bench::run(&images, frames)
+                    .with_context(|| format!("MRZ bench over {}", images.display()))?,
+                None => lotse_server::scanning::bench::run(&corpus, frames, zxing_cpp.as_deref())
+                    .with_context(|| format!("scan bench over {}", corpus.display()))?,
+            };
             print!("{report}");
             Ok(ExitCode::SUCCESS)
         }

@@ -194,27 +194,7 @@ pub fn yuyv_to_luma(
     stride: usize,
     luma: &mut Vec<u8>,
 ) -> bool {
-    let (w, h) = (width as usize, height as usize);
-    if w == 0 || h == 0 {
-        luma.clear();
-        return true;
-    }
-    let Some(row_bytes) = w.checked_mul(2) else {
-        return false;
-    };
-    // The last row may end without its padding.
-    let needed = (h - 1)
-        .checked_mul(stride)
-        .and_then(|n| n.checked_add(row_bytes));
-    if stride < row_bytes || needed.is_none_or(|n| yuyv.len() < n) {
-        return false;
-    }
-    luma.clear();
-    luma.reserve(w * h);
-    for row in yuyv.chunks(stride).take(h) {
-        luma.extend(row[..row_bytes].iter().step_by(2));
-    }
-    true
+    rows_to_luma(yuyv, width, height, stride, 2, luma)
 }
 
 /// Copies a GREY (Y8) frame whose rows are `stride` bytes apart into `luma` without the
@@ -226,22 +206,44 @@ pub fn grey_to_luma(
     stride: usize,
     luma: &mut Vec<u8>,
 ) -> bool {
+    rows_to_luma(grey, width, height, stride, 1, luma)
+}
+
+/// The first byte of every `step` bytes of each row's `width` pixels.
+fn rows_to_luma(
+    src: &[u8],
+    width: u32,
+    height: u32,
+    stride: usize,
+    step: usize,
+    luma: &mut Vec<u8>,
+) -> bool {
     let (w, h) = (width as usize, height as usize);
     if w == 0 || h == 0 {
         luma.clear();
         return true;
     }
-    let needed = (h - 1).checked_mul(stride).and_then(|n| n.checked_add(w));
-    if stride < w || needed.is_none_or(|n| grey.len() < n) {
+    let Some(row_bytes) = w.checked_mul(step) else {
+        return false;
+    };
+    // The last row may end without its padding.
+    let needed = (h - 1)
+        .checked_mul(stride)
+        .and_then(|n| n.checked_add(row_bytes));
+    if stride < row_bytes || needed.is_none_or(|n| src.len() < n) {
         return false;
     }
     luma.clear();
-    if stride == w {
-        luma.extend_from_slice(&grey[..w * h]);
-    } else {
-        luma.reserve(w * h);
-        for row in grey.chunks(stride).take(h) {
+    if step == 1 && stride == w {
+        luma.extend_from_slice(&src[..w * h]);
+        return true;
+    }
+    luma.reserve(w * h);
+    for row in src.chunks(stride).take(h) {
+        if step == 1 {
             luma.extend_from_slice(&row[..w]);
+        } else {
+            luma.extend(row[..row_bytes].iter().step_by(step));
         }
     }
     true

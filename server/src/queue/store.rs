@@ -693,35 +693,28 @@ pub fn attach(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(StorageError::from)?;
+    let qr_column = |column: &str, value: &str, current: Option<&str>| -> Result<bool> {
+        if current == Some(value) {
+            return Ok(false);
+        }
+        // `column` is one of two literals below, never input.
+        let sql = format!(
+            "UPDATE tickets SET {column} = ?2,
+                identification = CASE identification WHEN 'none' THEN 'qr'
+                                 ELSE identification END
+              WHERE id = ?1"
+        );
+        Ok(tx
+            .conn
+            .execute(&sql, params![ticket, value])
+            .map_err(StorageError::from)?
+            > 0)
+    };
     let changed = match what {
         Attachment::Appointment(reference) => {
-            appointment_ref.as_deref() != Some(reference)
-                && tx
-                    .conn
-                    .execute(
-                        "UPDATE tickets SET appointment_ref = ?2,
-                            identification = CASE identification WHEN 'none' THEN 'qr'
-                                             ELSE identification END
-                          WHERE id = ?1",
-                        params![ticket, reference],
-                    )
-                    .map_err(StorageError::from)?
-                    > 0
+            qr_column("appointment_ref", reference, appointment_ref.as_deref())?
         }
-        Attachment::Card(card) => {
-            visitor_card.as_deref() != Some(card)
-                && tx
-                    .conn
-                    .execute(
-                        "UPDATE tickets SET visitor_card = ?2,
-                            identification = CASE identification WHEN 'none' THEN 'qr'
-                                             ELSE identification END
-                          WHERE id = ?1",
-                        params![ticket, card],
-                    )
-                    .map_err(StorageError::from)?
-                    > 0
-        }
+        Attachment::Card(card) => qr_column("visitor_card", card, visitor_card.as_deref())?,
         Attachment::Person(v) => {
             tx.conn
                 .execute(

@@ -406,14 +406,7 @@ fn qr_frame_pass(
         })
     }));
     match outcome {
-        Ok(Ok(results)) => {
-            let symbols = to_symbols(results);
-            if symbols.is_empty() {
-                Err(Miss::NotFound)
-            } else {
-                Ok(symbols)
-            }
-        }
+        Ok(Ok(results)) => found(results),
         Ok(Err(miss)) => Err(miss),
         Err(_) => {
             tracing::warn!("the QR detector panicked on a frame; treated as unreadable");
@@ -485,20 +478,23 @@ fn run<B: Binarizer>(
         }
     }));
     match outcome {
-        Ok(Ok(results)) => {
-            let symbols = to_symbols(results);
-            if symbols.is_empty() {
-                Err(Miss::NotFound)
-            } else {
-                Ok(symbols)
-            }
-        }
+        Ok(Ok(results)) => found(results),
         Ok(Err(Exceptions::NotFoundException(_))) => Err(Miss::NotFound),
         Ok(Err(_)) => Err(Miss::Unreadable),
         Err(_) => {
             tracing::warn!("the barcode decoder panicked on an image; treated as unreadable");
             Err(Miss::Unreadable)
         }
+    }
+}
+
+/// The symbols of known formats among `results`; `NotFound` when none is left.
+fn found(results: Vec<RXingResult>) -> Result<Vec<Symbol>, Miss> {
+    let symbols = to_symbols(results);
+    if symbols.is_empty() {
+        Err(Miss::NotFound)
+    } else {
+        Ok(symbols)
     }
 }
 
