@@ -79,6 +79,9 @@ let healthTimer = null;
 let minutesTimer = null;
 let refreshTimer = null;
 let busy = false;
+// Findings whose consent box the desk ticked; kept across re-renders, which every queue
+// event causes.
+const consented = new Set();
 
 const state = {
   counters: [],
@@ -300,6 +303,8 @@ function openFindings() {
     } catch {
       state.findings = [];
     }
+    const ids = new Set(state.findings.map((f) => f.id));
+    for (const id of consented) if (!ids.has(id)) consented.delete(id);
     renderFindings();
   });
 }
@@ -349,7 +354,13 @@ function renderFinding(f) {
     const consentId = `consent-${f.id}`;
     const confirm = el(
       "button",
-      { type: "button", class: "btn btn-primary", disabled: true, dataset: { testid: "desk-finding-confirm" }, onclick: () => confirmFinding(f) },
+      {
+        type: "button",
+        class: "btn btn-primary",
+        disabled: busy || !consented.has(f.id),
+        dataset: { testid: "desk-finding-confirm", findingId: f.id },
+        onclick: () => confirmFinding(f),
+      },
       "Übernehmen",
     );
     parts.push(
@@ -369,8 +380,11 @@ function renderFinding(f) {
         el("input", {
           type: "checkbox",
           id: consentId,
+          checked: consented.has(f.id),
           dataset: { testid: "desk-finding-consent" },
           onchange: (ev) => {
+            if (ev.target.checked) consented.add(f.id);
+            else consented.delete(f.id);
             confirm.disabled = busy || !ev.target.checked;
           },
         }),
@@ -420,7 +434,7 @@ function setStatus(text, isError = false) {
 }
 
 async function act(label, path, body) {
-  if (busy) return;
+  if (busy) return { ok: false };
   busy = true;
   updateButtons();
   try {
@@ -777,6 +791,9 @@ function updateButtons() {
   set("act-no-show", st === "called");
   set("act-transfer", st === "called" || st === "serving");
   $("transfer-target").disabled = busy || !(st === "called" || st === "serving");
+  for (const b of document.querySelectorAll("[data-testid=desk-finding-confirm]")) {
+    b.disabled = busy || !consented.has(b.dataset.findingId);
+  }
   set("act-pause", Boolean(c));
   $("act-pause").firstChild.textContent = c && c.paused ? "Fortsetzen " : "Pause ";
   $("paused-banner").hidden = !(c && c.paused);

@@ -251,6 +251,31 @@ async fn the_desk_confirms_consent_before_an_id_document_is_stored() {
     );
     b.screenshot("desk-finding-consent").await;
     b.tap("desk-finding-consent").await;
+    b.wait_js(
+        "the confirm button enabled by the consent",
+        "document.querySelector('[data-testid=desk-finding-confirm]')?.disabled === false",
+        LONG,
+    )
+    .await;
+    // A visitor checks in meanwhile: the desk re-renders, the ticked consent stays.
+    let next = srv.check_in("general", "de").await;
+    b.wait_js(
+        "the new visitor in the waiting list",
+        &format!(
+            "document.querySelector('[data-testid=desk-waiting-row][data-number=\"{}\"]')",
+            next["number"].as_str().unwrap()
+        ),
+        LONG,
+    )
+    .await;
+    assert_eq!(
+        b.eval(
+            "[document.querySelector('[data-testid=desk-finding-consent]').checked, \
+              document.querySelector('[data-testid=desk-finding-confirm]').disabled]"
+        )
+        .await,
+        json!([true, false])
+    );
     b.tap("desk-finding-confirm").await;
     b.wait_js(
         "the finding handled",
