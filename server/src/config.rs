@@ -62,6 +62,65 @@ fn format_problems(p: &[Problem]) -> String {
 
 // ---------- raw shape ----------
 
+/// What a problem with a secret's type says instead of serde's message, which would
+/// quote the value (`invalid type: integer `12345678`, expected a string`).
+pub(crate) const SECRET_NOT_TEXT: &str =
+    "a secret must be a quoted string, e.g. \"…\" (its value is not repeated here)";
+
+/// Refuses every non-string value of a secret without naming it; used inside a
+/// `serde::de::Visitor` impl.
+macro_rules! refuse_secret_values {
+    () => {
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
+            Err(E::custom($crate::config::SECRET_NOT_TEXT))
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
+            Err(E::custom($crate::config::SECRET_NOT_TEXT))
+        }
+        fn visit_i128<E: serde::de::Error>(self, _: i128) -> std::result::Result<Self::Value, E> {
+            Err(E::custom($crate::config::SECRET_NOT_TEXT))
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
+            Err(E::custom($crate::config::SECRET_NOT_TEXT))
+        }
+        fn visit_u128<E: serde::de::Error>(self, _: u128) -> std::result::Result<Self::Value, E> {
+            Err(E::custom($crate::config::SECRET_NOT_TEXT))
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
+            Err(E::custom($crate::config::SECRET_NOT_TEXT))
+        }
+    };
+}
+pub(crate) use refuse_secret_values;
+
+/// A secret as written in a file (Wi-Fi passphrase, admin password, case-system key): a
+/// string. Any other type is refused with [`SECRET_NOT_TEXT`], so a passphrase of digits
+/// written without quotes never ends up in a message, on screen or in a log.
+pub(crate) struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(…)")
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = SecretText;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a quoted string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<SecretText, E> {
+                Ok(SecretText(v.to_string()))
+            }
+            refuse_secret_values!();
+        }
+        d.deserialize_any(V)
+    }
+}
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -403,7 +462,9 @@ impl Settings {
             Some(p) => {
                 let src = read(p)?;
                 let merged = merge_toml(DEMO_TOML, &src)?;
-                Self::from_toml(&merged).map(|s| Settings { demo: true, ..s })
+                Self::from_toml(&merged)
+                    .map(|s| Settings { demo: true, ..s })
+                    .map_err(|e| overlay_lines(e, &merged, &src))
             }
         }
     }
@@ -463,6 +524,75 @@ fn merge_toml(base: &str, overlay: &str) -> Result<String> {
             message: e.to_string(),
         }])
     })
+}
+
+/// Dotted paths (`services[1].prefix`) of the keys and values of a TOML text, with the
+/// line each starts on.
+fn paths_by_line(src: &str) -> Vec<(usize, String)> {
+    use toml::de::{DeTable, DeValue};
+    fn table(src: &str, prefix: &str, t: &DeTable<'_>, out: &mut Vec<(usize, String)>) {
+        for (k, v) in t {
+            let path = if prefix.is_empty() {
+                k.get_ref().to_string()
+            } else {
+                format!("{prefix}.{}", k.get_ref())
+            };
+            out.push((line_of(src, k.span().start), path.clone()));
+            value(src, path, v, out);
+        }
+    }
+    fn value(src: &str, path: String, v: &Spanned<DeValue<'_>>, out: &mut Vec<(usize, String)>) {
+        out.push((line_of(src, v.span().start), path.clone()));
+        match v.get_ref() {
+            DeValue::Table(t) => table(src, &path, t, out),
+            DeValue::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    value(src, format!("{path}[{i}]"), v, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(doc) = toml::de::DeTable::parse(src) {
+        table(src, "", doc.get_ref(), &mut out);
+    }
+    out
+}
+
+/// Problems of the demo defaults merged with an operator's file point at lines of the
+/// merged text, which nobody sees: each is moved to the line of the same key in the
+/// operator's file, or, when the value is one of the demo defaults, loses its line and
+/// says so.
+fn overlay_lines(e: ConfigError, merged: &str, overlay: &str) -> ConfigError {
+    let ConfigError::Invalid(problems) = e else {
+        return e;
+    };
+    let in_merged = paths_by_line(merged);
+    let mut in_overlay = std::collections::HashMap::new();
+    for (line, path) in paths_by_line(overlay) {
+        in_overlay.entry(path).or_insert(line);
+    }
+    let moved = problems
+        .into_iter()
+        .map(|mut p| {
+            if let Some(l) = p.line {
+                let mut paths: Vec<&String> = in_merged
+                    .iter()
+                    .filter(|(at, _)| *at == l)
+                    .map(|(_, path)| path)
+                    .collect();
+                // The most specific key on the line decides.
+                paths.sort_by_key(|path| std::cmp::Reverse(path.len()));
+                p.line = paths.iter().find_map(|path| in_overlay.get(*path).copied());
+                if p.line.is_none() {
+                    p.message.push_str(" (a demo default; set it in the file)");
+                }
+            }
+            p
+        })
+        .collect();
+    ConfigError::Invalid(moved)
 }
 
 fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
@@ -1051,6 +1181,52 @@ services = ["a", "nope"]
         assert_eq!(ok.retention.max_days, 30);
         assert_eq!(ok.retention.personal_data_days_after_delivery, 0);
         assert_eq!(ok.retention.technical_days, 400);
+    }
+
+    /// Found by the `config` fuzz target: a key of digits written without quotes came
+    /// back in serde's message ("invalid type: integer `…`").
+    #[test]
+    fn a_case_system_secret_written_as_a_number_is_not_repeated() {
+        for key in ["secret", "signing_key", "feed_token"] {
+            let p = problems(&format!(
+                "[site]\nid = \"x\"\n[case_system]\n{key} = 20250917314159\n"
+            ));
+            let text: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+            assert!(
+                text.iter().all(|t| !t.contains("20250917314159")),
+                "{text:#?}"
+            );
+            assert_eq!(p[0].line, Some(4), "{text:#?}");
+        }
+    }
+
+    /// Found by the `config` fuzz target: the problems of `lotse demo --config FILE`
+    /// named lines of the demo defaults merged with FILE, a text nobody sees.
+    #[test]
+    fn demo_overlay_problems_point_at_lines_of_the_overlay() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("o.toml");
+        std::fs::write(
+            &f,
+            "[site]\nid = \"kreis-test\"\n\n[[services]]\nid = \"residence\"\nprefix = \"a\"\n",
+        )
+        .unwrap();
+        let Err(ConfigError::Invalid(p)) = Settings::demo(Some(&f)) else {
+            panic!("the overlay is invalid");
+        };
+        let text: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("line 6: services[0].prefix")),
+            "{text:#?}"
+        );
+        // The demo's counters serve services the overlay removed: demo defaults, no line.
+        let unknown = p
+            .iter()
+            .find(|p| p.key.starts_with("counters[0].services"))
+            .unwrap();
+        assert_eq!(unknown.line, None, "{text:#?}");
+        assert!(unknown.message.contains("demo default"), "{text:#?}");
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub mod sse;
 pub mod stats;
 pub mod ui;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::sign;
-use crate::config::parse_duration;
+use crate::config::{SecretText, parse_duration, refuse_secret_values};
 
 /// `[case_system]` as written.
 #[derive(Debug, Deserialize, Default)]
@@ -18,7 +18,7 @@ use crate::config::parse_duration;
 pub struct RawCaseSystem {
     url: Option<Spanned<String>>,
     secret: Option<Spanned<SecretList>>,
-    signing_key: Option<Spanned<String>>,
+    signing_key: Option<Spanned<SecretText>>,
     client_cert: Option<Spanned<String>>,
     client_key: Option<Spanned<String>>,
     ca: Option<Spanned<String>>,
@@ -27,7 +27,7 @@ pub struct RawCaseSystem {
     give_up_after: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     alert_after: Option<Spanned<String>>,
-    feed_token: Option<Spanned<String>>,
+    feed_token: Option<Spanned<SecretText>>,
 }
 
 /// `secret = "whsec_…"` or, during a key rotation, `secret = ["whsec_new…", "whsec_old…"]`.
@@ -50,11 +50,12 @@ impl<'de> Deserialize<'de> for SecretList {
                 mut seq: A,
             ) -> Result<SecretList, A::Error> {
                 let mut out = Vec::new();
-                while let Some(s) = seq.next_element::<String>()? {
-                    out.push(s);
+                while let Some(s) = seq.next_element::<SecretText>()? {
+                    out.push(s.0);
                 }
                 Ok(SecretList(out))
             }
+            refuse_secret_values!();
         }
         d.deserialize_any(V)
     }
@@ -211,7 +212,7 @@ pub fn validate(raw: &RawCaseSystem, bad: Bad<'_>) -> CaseSystemSettings {
     let signing_key =
         raw.signing_key
             .as_ref()
-            .and_then(|k| match sign::parse_signing_key(k.get_ref()) {
+            .and_then(|k| match sign::parse_signing_key(&k.get_ref().0) {
                 Ok(seed) => Some(Secret(seed.to_vec())),
                 Err(m) => {
                     bad(Some(k.span()), "case_system.signing_key", m);
@@ -333,7 +334,7 @@ pub fn validate(raw: &RawCaseSystem, bad: Bad<'_>) -> CaseSystemSettings {
     );
 
     let feed_token = raw.feed_token.as_ref().and_then(|t| {
-        let v = t.get_ref();
+        let v = &t.get_ref().0;
         if v.len() < 16 || !v.bytes().all(|b| b.is_ascii_graphic()) {
             bad(
                 Some(t.span()),
