@@ -952,10 +952,19 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
                     if let Some(c) = &p.counter
                         && !counter_ids.contains(c)
                     {
+                        // Pin numbers are unique once the map is valid.
+                        let at = raw
+                            .gpio
+                            .pins
+                            .iter()
+                            .position(|r| r.get_ref().pin == i64::from(p.pin));
                         problems.push(Problem {
-                            line: None,
-                            key: format!("gpio.pins (BCM {})", p.pin),
-                            message: format!("unknown counter \"{c}\""),
+                            line: at.map(|i| line_of(src, raw.gpio.pins[i].span().start)),
+                            key: match at {
+                                Some(i) => format!("gpio.pins[{i}]"),
+                                None => "gpio.pins".into(),
+                            },
+                            message: format!("unknown counter \"{c}\" (BCM {})", p.pin),
                         });
                     }
                 }
@@ -1227,6 +1236,24 @@ services = ["a", "nope"]
             .unwrap();
         assert_eq!(unknown.line, None, "{text:#?}");
         assert!(unknown.message.contains("demo default"), "{text:#?}");
+    }
+
+    /// Found by the `config` fuzz target: a desk button wired to an unknown counter was
+    /// the one pin problem without a line.
+    #[test]
+    fn a_pin_of_an_unknown_counter_has_its_line() {
+        let p = problems(
+            "[site]\nid = \"x\"\n[[services]]\nid = \"a\"\nprefix = \"A\"\n\
+             [[counters]]\nid = \"c\"\nname = \"C\"\nservices = [\"a\"]\n\
+             [gpio]\nbackend = \"sim\"\n\
+             [[gpio.pins]]\npin = 5\nfunction = \"call_button\"\ncounter = \"c9\"\n",
+        );
+        let text: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            text,
+            ["line 12: gpio.pins[0]: unknown counter \"c9\" (BCM 5)"],
+            "{text:#?}"
+        );
     }
 
     #[test]

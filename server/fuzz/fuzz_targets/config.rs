@@ -38,7 +38,7 @@ fn last_line(src: &str) -> usize {
     src.bytes().filter(|b| *b == b'\n').count() + 1
 }
 
-/// Whether a problem's key (`services[1].id`, `gpio.pins (BCM 5)`) names something
+/// Whether a problem's key (`services[1].id`, `gpio.pins[0]`) names something
 /// written in the text.
 fn present(table: &toml::Table, key: &str) -> bool {
     let key = key.split(' ').next().unwrap_or("");

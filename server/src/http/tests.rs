@@ -50,3 +50,27 @@ async fn a_refused_checkin_keeps_its_scans() {
         "a stored check-in uses its scans up"
     );
 }
+
+/// Found by `api_json`: a feed acknowledgement over the body limit got axum's plain-text
+/// 413 instead of a problem document.
+#[tokio::test]
+async fn a_feed_ack_over_the_body_limit_is_a_problem() {
+    let (app, _dir) = app().await;
+    let body = format!(
+        "{{\"cursor\": 0}}{}",
+        " ".repeat(app.state.settings.max_body_bytes)
+    );
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/feed/ack")
+        .header("authorization", format!("Bearer {}", app.feed_token))
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let a = app.send(req).await;
+    assert_eq!(a.status, 413);
+    assert_eq!(a.content_type(), "application/problem+json");
+    assert_eq!(
+        a.json().unwrap()["type"],
+        "urn:lotse:problem:body-too-large"
+    );
+}
