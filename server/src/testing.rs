@@ -225,7 +225,13 @@ impl TestApp {
         let fresh = admin_ok
             && admin
                 .is_some_and(|s| s.recently_reauthenticated(now + crate::auth::REAUTH_WINDOW / 2));
-        if !fresh {
+        if !fresh && self.reauth_admin().await.is_err() {
+            // A request changed the admin's password; a failed re-authentication may
+            // also have locked the account and ended the session.
+            self.state.auth.ensure_demo_accounts(&self.password).await?;
+            if self.state.auth.session(&self.admin.id).await?.is_none() {
+                self.admin = login(&self.state, "admin", &self.password).await?;
+            }
             self.reauth_admin().await?;
         }
         Ok(())

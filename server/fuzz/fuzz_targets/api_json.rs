@@ -30,52 +30,149 @@ enum Param {
     Username,
 }
 
+/// Who may call a route (`http::ROUTES`), as far as the checks need it.
+#[derive(Clone, Copy, PartialEq)]
+enum Who {
+    Anyone,
+    Staff,
+    Admin,
+    /// The pull feed: a `feed` token or an admin session.
+    Feed,
+}
+
 struct Route {
     method: &'static str,
     /// `{}` is the path parameter.
     path: &'static str,
     param: Param,
+    who: Who,
     /// An admin setting that a `GET` of the same path reads back.
     reads_back: bool,
 }
 
-const fn route(method: &'static str, path: &'static str, param: Param, reads_back: bool) -> Route {
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    param: Param,
+    who: Who,
+    reads_back: bool,
+) -> Route {
     Route {
         method,
         path,
         param,
+        who,
         reads_back,
     }
 }
 
 const ROUTES: &[Route] = &[
-    route("POST", "/api/v1/checkins", Param::None, false),
-    route("POST", "/api/v1/checkins", Param::None, false),
-    route("POST", "/api/v1/tickets/{}/transfer", Param::Ticket, false),
-    route("POST", "/api/v1/login", Param::None, false),
-    route("POST", "/api/v1/reauth", Param::None, false),
-    route("PUT", "/api/v1/admin/services", Param::None, true),
-    route("PUT", "/api/v1/admin/counters", Param::None, true),
-    route("PUT", "/api/v1/admin/scanning", Param::None, true),
-    route("PUT", "/api/v1/admin/retention", Param::None, true),
-    route("PUT", "/api/v1/admin/privacy-notices", Param::None, true),
-    route("PUT", "/api/v1/admin/case-system", Param::None, true),
-    route("POST", "/api/v1/admin/accounts", Param::None, false),
-    route("PUT", "/api/v1/admin/accounts/{}", Param::Username, false),
-    route("POST", "/api/v1/admin/tokens", Param::None, false),
-    route("POST", "/api/v1/feed/ack", Param::None, false),
-    route("POST", "/api/v1/sim/scan", Param::None, false),
+    route("POST", "/api/v1/checkins", Param::None, Who::Anyone, false),
+    route("POST", "/api/v1/checkins", Param::None, Who::Anyone, false),
+    route(
+        "POST",
+        "/api/v1/tickets/{}/transfer",
+        Param::Ticket,
+        Who::Staff,
+        false,
+    ),
+    route("POST", "/api/v1/login", Param::None, Who::Anyone, false),
+    route("POST", "/api/v1/reauth", Param::None, Who::Staff, false),
+    route(
+        "PUT",
+        "/api/v1/admin/services",
+        Param::None,
+        Who::Admin,
+        true,
+    ),
+    route(
+        "PUT",
+        "/api/v1/admin/counters",
+        Param::None,
+        Who::Admin,
+        true,
+    ),
+    route(
+        "PUT",
+        "/api/v1/admin/scanning",
+        Param::None,
+        Who::Admin,
+        true,
+    ),
+    route(
+        "PUT",
+        "/api/v1/admin/retention",
+        Param::None,
+        Who::Admin,
+        true,
+    ),
+    route(
+        "PUT",
+        "/api/v1/admin/privacy-notices",
+        Param::None,
+        Who::Admin,
+        true,
+    ),
+    route(
+        "PUT",
+        "/api/v1/admin/case-system",
+        Param::None,
+        Who::Admin,
+        true,
+    ),
+    route(
+        "POST",
+        "/api/v1/admin/accounts",
+        Param::None,
+        Who::Admin,
+        false,
+    ),
+    route(
+        "PUT",
+        "/api/v1/admin/accounts/{}",
+        Param::Username,
+        Who::Admin,
+        false,
+    ),
+    route(
+        "POST",
+        "/api/v1/admin/tokens",
+        Param::None,
+        Who::Admin,
+        false,
+    ),
+    route("POST", "/api/v1/feed/ack", Param::None, Who::Feed, false),
+    route("POST", "/api/v1/sim/scan", Param::None, Who::Staff, false),
     // Desk actions (their bodies are ignored) move tickets along, so that transfers and
     // service changes meet called and serving tickets.
     route(
         "POST",
         "/api/v1/counters/{}/call-next",
         Param::Counter,
+        Who::Staff,
         false,
     ),
-    route("POST", "/api/v1/tickets/{}/start", Param::Ticket, false),
-    route("POST", "/api/v1/tickets/{}/done", Param::Ticket, false),
-    route("POST", "/api/v1/tickets/{}/cancel", Param::Ticket, false),
+    route(
+        "POST",
+        "/api/v1/tickets/{}/start",
+        Param::Ticket,
+        Who::Staff,
+        false,
+    ),
+    route(
+        "POST",
+        "/api/v1/tickets/{}/done",
+        Param::Ticket,
+        Who::Staff,
+        false,
+    ),
+    route(
+        "POST",
+        "/api/v1/tickets/{}/cancel",
+        Param::Ticket,
+        Who::Staff,
+        false,
+    ),
 ];
 
 const CONTENT_TYPES: &[Option<&str>] = &[
@@ -255,6 +352,21 @@ fn check(h: &mut Harness, data: &[u8]) {
         let what = format!("{} {path} ({status}) with {shown:?}: {said}", route.method);
 
         assert!(!status.is_server_error(), "server error: {what}");
+        // The route policy: credentials are checked before anything else.
+        let expected: &[u16] = match (route.who, who % 8) {
+            (Who::Anyone, _) => &[],
+            (_, 4) | (Who::Feed, 7) => &[401],
+            // Staff routes take no tokens at all, valid or not.
+            (_, 7) => &[401, 403],
+            (Who::Admin, 3) => &[403],
+            (Who::Feed, 6) => &[],
+            (_, 5 | 6) => &[403],
+            _ => &[],
+        };
+        assert!(
+            expected.is_empty() || expected.contains(&status.as_u16()),
+            "route policy: {what}"
+        );
         if status.is_client_error() {
             assert_eq!(answer.content_type(), "application/problem+json", "{what}");
             let p = answer
