@@ -12,10 +12,7 @@ fn check(framed: Option<Framed>, cfg: &Framing) {
     if let Some(Framed::Scan(text)) = framed {
         assert!(!text.is_empty());
         assert!(text.len() <= cfg.max_chars);
-        assert!(
-            text.chars()
-                .all(|c| !c.is_control() || c == '\n' || c == '\t')
-        );
+        assert!(text.chars().all(|c| !c.is_control() || c == '\n' || c == '\t'));
         assert!(!text.starts_with('\n') && !text.ends_with('\n'));
     }
 }
