@@ -135,7 +135,7 @@ struct RawConfig {
     #[serde(default)]
     counters: Vec<RawCounter>,
     /// The municipality's case-management system (`crate::outbox`).
-    case_system: Option<crate::outbox::settings::RawCaseSystem>,
+    case_system: Option<Spanned<crate::outbox::settings::RawCaseSystem>>,
     #[serde(default)]
     printer: RawPrinter,
     #[serde(default)]
@@ -179,8 +179,8 @@ struct RawGpio {
     reserve_i2c: bool,
     #[serde(default)]
     reserve_uart: bool,
-    debounce_ms: Option<u64>,
-    long_press_ms: Option<u64>,
+    debounce_ms: Option<Spanned<u64>>,
+    long_press_ms: Option<Spanned<u64>>,
     #[serde(default)]
     pins: Vec<Spanned<lotse_firmware::gpio::RawPin>>,
 }
@@ -905,7 +905,7 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
     let case_system = raw
         .case_system
         .as_ref()
-        .map(|c| crate::outbox::settings::validate(c, &mut bad));
+        .map(|c| crate::outbox::settings::validate(c.get_ref(), c.span(), &mut bad));
     let scanning = crate::scanning::settings::validate(&raw.scanning, &mut bad);
 
     let gpio = {
@@ -942,8 +942,8 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
             backend,
             reserve_i2c: raw.gpio.reserve_i2c,
             reserve_uart: raw.gpio.reserve_uart,
-            debounce_ms: raw.gpio.debounce_ms,
-            long_press_ms: raw.gpio.long_press_ms,
+            debounce_ms: raw.gpio.debounce_ms.as_ref().map(|v| *v.get_ref()),
+            long_press_ms: raw.gpio.long_press_ms.as_ref().map(|v| *v.get_ref()),
             pins,
         };
         match validate_pins(&cfg) {
@@ -971,9 +971,21 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
                 Some(map)
             }
             Err(errors) => {
+                // `[gpio]` settings name their key; the line is the key's.
+                let setting_line = |e: &lotse_firmware::gpio::PinMapError| {
+                    let lotse_firmware::gpio::PinMapErrorKind::Setting { key, .. } = &e.kind else {
+                        return None;
+                    };
+                    let at = match *key {
+                        "debounce_ms" => raw.gpio.debounce_ms.as_ref(),
+                        _ => raw.gpio.long_press_ms.as_ref(),
+                    };
+                    at.or(raw.gpio.debounce_ms.as_ref())
+                        .map(|v| line_of(src, v.span().start))
+                };
                 for e in errors {
                     problems.push(Problem {
-                        line: e.line,
+                        line: e.line.or_else(|| setting_line(&e)),
                         key: match e.index {
                             Some(i) => format!("gpio.pins[{i}]"),
                             None => "gpio".into(),
@@ -1236,6 +1248,37 @@ services = ["a", "nope"]
             .unwrap();
         assert_eq!(unknown.line, None, "{text:#?}");
         assert!(unknown.message.contains("demo default"), "{text:#?}");
+    }
+
+    /// Found by the `config` fuzz target: a `[case_system]` with neither `url` nor
+    /// `feed_token` was reported without a line.
+    #[test]
+    fn a_case_system_without_url_or_feed_token_points_at_its_table() {
+        let p = problems("[site]\nid = \"x\"\n\n[case_system]\nretry_max = \"1h\"\n");
+        let p: Vec<&Problem> = p.iter().filter(|p| p.key == "case_system").collect();
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert_eq!(p[0].line, Some(4), "{p:#?}");
+    }
+
+    /// Found with the `config` fuzz target's line check: `[gpio]` settings out of range
+    /// were reported without a line.
+    #[test]
+    fn gpio_settings_have_their_lines() {
+        let p = problems("[site]\nid = \"x\"\n[gpio]\nlong_press_ms = 20\ndebounce_ms = 0\n");
+        let text: Vec<String> = p
+            .iter()
+            .filter(|p| p.key == "gpio")
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(text.len(), 2, "{text:#?}");
+        assert!(
+            text[0].starts_with("line 5: gpio: gpio.debounce_ms"),
+            "{text:#?}"
+        );
+        assert!(
+            text[1].starts_with("line 4: gpio: gpio.long_press_ms"),
+            "{text:#?}"
+        );
     }
 
     /// Found by the `config` fuzz target: a desk button wired to an unknown counter was

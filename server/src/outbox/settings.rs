@@ -157,8 +157,9 @@ fn duration(v: &Option<Spanned<String>>, key: &str, default: Duration, bad: Bad<
     }
 }
 
-/// Checks the section and reports every problem through `bad` (span, key, message).
-pub fn validate(raw: &RawCaseSystem, bad: Bad<'_>) -> CaseSystemSettings {
+/// Checks the section (`at`: where it is written) and reports every problem through
+/// `bad` (span, key, message).
+pub fn validate(raw: &RawCaseSystem, at: Range<usize>, bad: Bad<'_>) -> CaseSystemSettings {
     let mut url = None;
     let mut https = false;
     if let Some(u) = &raw.url {
@@ -349,7 +350,7 @@ pub fn validate(raw: &RawCaseSystem, bad: Bad<'_>) -> CaseSystemSettings {
 
     if raw.url.is_none() && raw.feed_token.is_none() {
         bad(
-            None,
+            Some(at),
             "case_system",
             "needs a url (push) or a feed_token (pull), or both".into(),
         );
