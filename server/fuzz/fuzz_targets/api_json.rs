@@ -11,7 +11,10 @@
 //!   `urn:lotse:problem:<slug>`, a title, and its own status;
 //! - a 4xx changes nothing: the database (but sessions and failed-login counters) is the
 //!   same before and after, and the scans the request named are still held;
-//! - an accepted admin setting reads back as it was answered.
+//! - an accepted admin setting reads back as it was answered;
+//! - the route policy holds (no credentials: 401; desk on admin routes, a wrong CSRF
+//!   token, an API token on staff routes: 403);
+//! - no answer repeats a `password` or `secret` of the request.
 #![no_main]
 
 use std::sync::Mutex;
@@ -352,6 +355,17 @@ fn check(h: &mut Harness, data: &[u8]) {
         let what = format!("{} {path} ({status}) with {shown:?}: {said}", route.method);
 
         assert!(!status.is_server_error(), "server error: {what}");
+        // No answer repeats a password or case-system secret the request carried.
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::from_slice(&body) {
+            for key in ["password", "secret"] {
+                if let Some(v) = fields.get(key).and_then(|v| v.as_str())
+                    && v.len() >= 8
+                    && shown.matches(v).count() == 1
+                {
+                    assert!(!said.contains(v), "the answer repeats the {key}: {what}");
+                }
+            }
+        }
         // The route policy: credentials are checked before anything else.
         let expected: &[u16] = match (route.who, who % 8) {
             (Who::Anyone, _) => &[],
