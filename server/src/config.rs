@@ -67,32 +67,6 @@ fn format_problems(p: &[Problem]) -> String {
 pub(crate) const SECRET_NOT_TEXT: &str =
     "a secret must be a quoted string, e.g. \"…\" (its value is not repeated here)";
 
-/// Refuses every non-string value of a secret without naming it; used inside a
-/// `serde::de::Visitor` impl.
-macro_rules! refuse_secret_values {
-    () => {
-        fn visit_bool<E: serde::de::Error>(self, _: bool) -> std::result::Result<Self::Value, E> {
-            Err(E::custom($crate::config::SECRET_NOT_TEXT))
-        }
-        fn visit_i64<E: serde::de::Error>(self, _: i64) -> std::result::Result<Self::Value, E> {
-            Err(E::custom($crate::config::SECRET_NOT_TEXT))
-        }
-        fn visit_i128<E: serde::de::Error>(self, _: i128) -> std::result::Result<Self::Value, E> {
-            Err(E::custom($crate::config::SECRET_NOT_TEXT))
-        }
-        fn visit_u64<E: serde::de::Error>(self, _: u64) -> std::result::Result<Self::Value, E> {
-            Err(E::custom($crate::config::SECRET_NOT_TEXT))
-        }
-        fn visit_u128<E: serde::de::Error>(self, _: u128) -> std::result::Result<Self::Value, E> {
-            Err(E::custom($crate::config::SECRET_NOT_TEXT))
-        }
-        fn visit_f64<E: serde::de::Error>(self, _: f64) -> std::result::Result<Self::Value, E> {
-            Err(E::custom($crate::config::SECRET_NOT_TEXT))
-        }
-    };
-}
-pub(crate) use refuse_secret_values;
-
 /// A secret as written in a file (Wi-Fi passphrase, admin password, case-system key): a
 /// string. Any other type is refused with [`SECRET_NOT_TEXT`], so a passphrase of digits
 /// written without quotes never ends up in a message, on screen or in a log.
@@ -106,18 +80,10 @@ impl std::fmt::Debug for SecretText {
 
 impl<'de> Deserialize<'de> for SecretText {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = SecretText;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a quoted string")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<SecretText, E> {
-                Ok(SecretText(v.to_string()))
-            }
-            refuse_secret_values!();
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(s) => Ok(SecretText(s)),
+            _ => Err(serde::de::Error::custom(SECRET_NOT_TEXT)),
         }
-        d.deserialize_any(V)
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::sign;
-use crate::config::{SecretText, parse_duration, refuse_secret_values};
+use crate::config::{SECRET_NOT_TEXT, SecretText, parse_duration};
 
 /// `[case_system]` as written.
 #[derive(Debug, Deserialize, Default)]
@@ -31,33 +31,31 @@ pub struct RawCaseSystem {
 }
 
 /// `secret = "whsec_…"` or, during a key rotation, `secret = ["whsec_new…", "whsec_old…"]`.
-#[derive(Debug)]
 struct SecretList(Vec<String>);
+
+impl std::fmt::Debug for SecretList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretList({} × …)", self.0.len())
+    }
+}
 
 impl<'de> Deserialize<'de> for SecretList {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = SecretList;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a secret \"whsec_…\" or a list of them")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SecretList, E> {
-                Ok(SecretList(vec![v.to_string()]))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<SecretList, A::Error> {
-                let mut out = Vec::new();
-                while let Some(s) = seq.next_element::<SecretText>()? {
-                    out.push(s.0);
-                }
-                Ok(SecretList(out))
-            }
-            refuse_secret_values!();
+        // Through `toml::Value`, so that no type error quotes a secret (`SecretText`).
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(s) => Ok(SecretList(vec![s])),
+            toml::Value::Array(a) => a
+                .into_iter()
+                .map(|v| match v {
+                    toml::Value::String(s) => Ok(s),
+                    _ => Err(serde::de::Error::custom(SECRET_NOT_TEXT)),
+                })
+                .collect::<Result<_, _>>()
+                .map(SecretList),
+            _ => Err(serde::de::Error::custom(
+                "a secret \"whsec_…\" or a list of them (its value is not repeated here)",
+            )),
         }
-        d.deserialize_any(V)
     }
 }
 
