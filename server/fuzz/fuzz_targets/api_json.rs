@@ -218,15 +218,39 @@ struct Harness {
 
 static HARNESS: Mutex<Option<Harness>> = Mutex::new(None);
 
-fn new_app(rt: &tokio::runtime::Runtime) -> (TestApp, tempfile::TempDir) {
-    let base = if std::path::Path::new("/dev/shm").is_dir() {
+/// Where the databases live: memory, so that `synchronous=FULL` costs nothing.
+fn base_dir() -> std::path::PathBuf {
+    if std::path::Path::new("/dev/shm").is_dir() {
         std::path::PathBuf::from("/dev/shm")
     } else {
         std::env::temp_dir()
+    }
+}
+
+/// libFuzzer ends a run with `exit`, which drops no `TempDir`: directories of processes
+/// that are gone are removed when the next one starts.
+fn remove_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(base_dir()) else {
+        return;
     };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("lotse-fuzz-api-")
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn new_app(rt: &tokio::runtime::Runtime) -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::Builder::new()
-        .prefix("lotse-fuzz-api-")
-        .tempdir_in(base)
+        .prefix(&format!("lotse-fuzz-api-{}-", std::process::id()))
+        .tempdir_in(base_dir())
         .expect("temporary directory");
     let app = rt
         .block_on(TestApp::start(dir.path()))
@@ -426,14 +450,17 @@ fn check(h: &mut Harness, data: &[u8]) {
 
 fuzz_target!(|data: &[u8]| {
     let mut guard = HARNESS.lock().unwrap_or_else(|e| e.into_inner());
-    let h = guard.get_or_insert_with(|| Harness {
+    let h = guard.get_or_insert_with(|| {
+        remove_stale_dirs();
+        Harness {
         rt: tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("tokio runtime"),
-        app: None,
-        dir: None,
-        inputs: 0,
+            app: None,
+            dir: None,
+            inputs: 0,
+        }
     });
     check(h, data);
 });

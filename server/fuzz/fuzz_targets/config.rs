@@ -91,7 +91,8 @@ fn check_lines(what: &str, src: &str, problems: &[Problem]) {
     }
 }
 
-/// The overlay file of `lotse demo --config`, one per process.
+/// The overlay file of `lotse demo --config`, one per process; files of processes that
+/// are gone (libFuzzer ends with `exit`, which runs no destructor) are removed first.
 fn overlay_path() -> &'static Path {
     static P: OnceLock<PathBuf> = OnceLock::new();
     P.get_or_init(|| {
@@ -100,6 +101,16 @@ fn overlay_path() -> &'static Path {
         } else {
             std::env::temp_dir()
         };
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name
+                .strip_prefix("lotse-fuzz-overlay-")
+                .and_then(|n| n.strip_suffix(".toml"))
+                && !Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
         dir.join(format!("lotse-fuzz-overlay-{}.toml", std::process::id()))
     })
 }
