@@ -179,6 +179,12 @@ async function onLogin(ev) {
     user = { name: res.username || username, role: res.role || "" };
     $("login-password").value = "";
     $("login-error").textContent = "";
+    // Sent here by a page that needs the login (e.g. /admin/stats): go back there.
+    const next = loginTarget();
+    if (next) {
+      location.assign(next);
+      return;
+    }
     await startApp();
   } catch (e) {
     $("login-password").value = "";
@@ -188,6 +194,18 @@ async function onLogin(ev) {
         : problemText(e);
   } finally {
     $("login-submit").disabled = false;
+  }
+}
+
+/** The `next` page of `/admin?next=…`, only when it is a page of this appliance. */
+function loginTarget() {
+  const next = new URLSearchParams(location.search).get("next");
+  if (!next || !next.startsWith("/") || next.startsWith("//")) return null;
+  try {
+    const url = new URL(next, location.origin);
+    return url.origin === location.origin ? url.pathname + url.search : null;
+  } catch {
+    return null;
   }
 }
 
@@ -591,7 +609,7 @@ function saveCase() {
   return saving("case-save", "case-status", async () => {
     fillCase(await call("/api/v1/admin/case-system", { method: "PUT", body }));
     loadAudit();
-  }, "Fachverfahren gespeichert. Gilt nach dem nächsten Neustart.");
+  }, "Fachverfahren gespeichert; gilt ab sofort.");
 }
 
 // ------------------------------------------------------------------ audit

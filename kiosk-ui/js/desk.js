@@ -4,6 +4,9 @@
 // kept only in the variable `csrf` (never in storage) and sent as
 // X-CSRF-Token on every POST. A reload therefore asks for the login again.
 // The chosen counter is kept in the URL hash (#counter=c1), not in storage.
+// Findings of the counter's office scanner arrive over a staff-only event stream
+// (/api/v1/counters/{id}/findings/stream); names of an ID document are shown only
+// while they wait for the desk to confirm the visitor's consent, and never stored here.
 
 import { ALL_LANGUAGES, languageName, loadCatalogs, translator } from "/js/i18n.js";
 import { ApiError, api } from "/js/api.js";
@@ -42,6 +45,26 @@ const COMPONENT_STATE_DE = {
   offline: "nicht erreichbar",
 };
 const FINE = new Set(["ok", "ready", "not_configured"]);
+const FINDING_KIND_DE = {
+  appointment: "Termincode",
+  visitor_card: "Besucherkarte",
+  id_document: "Ausweisdokument",
+  unknown: "Code",
+};
+const DOCUMENT_DE = {
+  id_card: "Personalausweis",
+  residence_permit: "Aufenthaltstitel",
+  passport: "Reisepass",
+  visa: "Visum",
+};
+const REFUSED_DE = {
+  "kiosk.qr.error.unknown": "kein Lotse-Code",
+  "kiosk.qr.error.invalid": "Code ungültig oder nicht prüfbar",
+  "kiosk.qr.error.expired": "Termincode abgelaufen",
+  "kiosk.qr.error.other_day": "Termin an einem anderen Tag",
+  "kiosk.id.error.unreadable": "MRZ nicht lesbar oder Prüfziffern falsch",
+  "kiosk.id.error.disabled": "Ausweis-Scan für diese Dokumentart nicht freigeschaltet",
+};
 const ACTIVE = new Set(["called", "serving"]);
 
 const $ = (id) => document.getElementById(id);
@@ -50,6 +73,8 @@ const tDe = translator("de");
 let csrf = null; // only here, never persisted
 let user = null;
 let events = null;
+let findingsSource = null;
+let findingsCounter = null;
 let healthTimer = null;
 let minutesTimer = null;
 let refreshTimer = null;
@@ -65,6 +90,7 @@ const state = {
   health: null, // last /healthz body, or {unreachable: true}
   sseLost: false,
   eventAlerts: [], // [{id, level, text, at}], newest first, bounded
+  findings: [], // this counter's office-scanner findings (server's list)
 };
 
 // -------------------------------------------------------------------- API
@@ -156,8 +182,8 @@ async function startApp() {
   $("desk-user-box").hidden = !user; // no logout without a login
   $("desk-user").textContent = user ? `Angemeldet: ${user.name}` : "";
   await refresh();
-  readHash();
   startLive();
+  readHash();
 }
 
 function startLive() {
@@ -183,6 +209,7 @@ function startLive() {
 function stopLive() {
   if (events) events.close();
   events = null;
+  closeFindings();
   clearInterval(healthTimer);
   clearInterval(minutesTimer);
   clearTimeout(refreshTimer);
@@ -242,7 +269,140 @@ function readHash() {
   const id = m ? decodeURIComponent(m[1]) : "";
   state.counterId = state.counters.some((c) => c.id === id) ? id : null;
   syncCurrent();
+  if (!$("app-view").hidden) openFindings();
   renderAll();
+}
+
+// ---------------------------------------------------------------- findings
+
+function closeFindings() {
+  if (findingsSource) findingsSource.close();
+  findingsSource = null;
+  findingsCounter = null;
+  state.findings = [];
+}
+
+/** Follows the chosen counter's findings; the server sends the whole list on every change. */
+function openFindings() {
+  const id = state.counterId;
+  if (id === findingsCounter && findingsSource) return;
+  closeFindings();
+  if (!id) {
+    renderFindings();
+    return;
+  }
+  findingsCounter = id;
+  findingsSource = new EventSource(`/api/v1/counters/${encodeURIComponent(id)}/findings/stream`);
+  findingsSource.addEventListener("findings", (ev) => {
+    try {
+      const list = JSON.parse(ev.data);
+      state.findings = Array.isArray(list) ? list : [];
+    } catch {
+      state.findings = [];
+    }
+    renderFindings();
+  });
+}
+
+async function confirmFinding(f) {
+  const r = await act(
+    "Übernahme",
+    `/api/v1/counters/${encodeURIComponent(f.counter)}/findings/${encodeURIComponent(f.id)}/confirm`,
+    { consent: true },
+  );
+  if (r.ok) setStatus(`Name und Geburtsdatum bei ${f.ticket ? f.ticket.number : "dem Vorgang"} gespeichert.`);
+}
+
+async function dismissFinding(f) {
+  const r = await act(
+    "Verwerfen",
+    `/api/v1/counters/${encodeURIComponent(f.counter)}/findings/${encodeURIComponent(f.id)}/dismiss`,
+  );
+  if (r.ok) setStatus(f.state === "needs_consent" ? "Ausweisdaten verworfen, nichts gespeichert." : "Hinweis ausgeblendet.");
+}
+
+function birthDe(iso) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || "");
+  return m ? `${m[3]}.${m[2]}.${m[1]}` : iso || "–";
+}
+
+function findingText(f) {
+  const kind = FINDING_KIND_DE[f.kind] || "Code";
+  const num = f.ticket ? f.ticket.number : "";
+  switch (f.state) {
+    case "attached":
+      return `${kind} übernommen für ${num}.`;
+    case "needs_consent":
+      return `${DOCUMENT_DE[f.document] || kind} für ${num} gelesen – wartet auf Ihre Bestätigung der Einwilligung.`;
+    case "no_current_visit":
+      return `${kind} gescannt, aber an diesem Schalter ist kein Vorgang aufgerufen – nichts übernommen.`;
+    default:
+      return `${kind} nicht verwendbar: ${REFUSED_DE[f.message_key] || "unbekannter Grund"}.`;
+  }
+}
+
+function renderFinding(f) {
+  const time = new Date(f.at).toLocaleTimeString("de-DE", { timeZone: "Europe/Berlin", hour: "2-digit", minute: "2-digit" });
+  const parts = [el("p", { class: "finding-text" }, `${time} · ${findingText(f)}`)];
+  if (f.state === "needs_consent" && f.person) {
+    const p = f.person;
+    const consentId = `consent-${f.id}`;
+    const confirm = el(
+      "button",
+      { type: "button", class: "btn btn-primary", disabled: true, dataset: { testid: "desk-finding-confirm" }, onclick: () => confirmFinding(f) },
+      "Übernehmen",
+    );
+    parts.push(
+      el(
+        "dl",
+        { class: "finding-person" },
+        el("dt", {}, "Name"),
+        el("dd", { dataset: { testid: "desk-finding-name" } }, `${p.surname}, ${p.given_names}`),
+        el("dt", {}, "Geburtsdatum"),
+        el("dd", {}, birthDe(p.birth_date)),
+        p.nationality ? el("dt", {}, "Staatsangehörigkeit") : null,
+        p.nationality ? el("dd", {}, p.nationality) : null,
+      ),
+      el(
+        "label",
+        { class: "check", for: consentId },
+        el("input", {
+          type: "checkbox",
+          id: consentId,
+          dataset: { testid: "desk-finding-consent" },
+          onchange: (ev) => {
+            confirm.disabled = busy || !ev.target.checked;
+          },
+        }),
+        " Die Person hat eingewilligt, dass Name und Geburtsdatum gespeichert und an das Fachverfahren übermittelt werden.",
+      ),
+      el(
+        "div",
+        { class: "finding-actions" },
+        confirm,
+        el("button", { type: "button", class: "btn", dataset: { testid: "desk-finding-dismiss" }, onclick: () => dismissFinding(f) }, "Verwerfen"),
+      ),
+    );
+  } else {
+    parts.push(
+      el(
+        "div",
+        { class: "finding-actions" },
+        el("button", { type: "button", class: "btn-plain", dataset: { testid: "desk-finding-dismiss" }, onclick: () => dismissFinding(f) }, "Ausblenden"),
+      ),
+    );
+  }
+  return el(
+    "li",
+    { class: `finding finding-${f.state}`, dataset: { testid: "desk-finding", state: f.state, kind: f.kind, findingId: f.id } },
+    ...parts,
+  );
+}
+
+function renderFindings() {
+  const list = state.findings.filter((f) => f.counter === state.counterId);
+  $("finding-list").replaceChildren(...list.map(renderFinding));
+  $("findings").hidden = list.length === 0;
 }
 
 function onCounterChange() {
@@ -624,6 +784,7 @@ function updateButtons() {
 }
 
 function renderAll() {
+  renderFindings();
   renderCounterSelect();
   renderCurrent();
   renderTransferTargets();

@@ -163,6 +163,7 @@ function reset() {
   clearScanMessages();
   $("privacy-site-notice").textContent = "";
   $("privacy-site-notice").hidden = true;
+  for (const li of catalogPrivacyItems()) li.hidden = false;
 
   setLanguage(DEFAULT_LANGUAGE);
   show("language", { push: false });
@@ -295,6 +296,11 @@ function chooseService(s) {
 
 // ----------------------------------------------------------- identification
 
+/** The catalog's privacy notice (everything in the list but the site's own). */
+function catalogPrivacyItems() {
+  return document.querySelectorAll("#step-privacy .privacy-list > li:not(#privacy-site-notice)");
+}
+
 function afterQr() {
   if (visit.step !== "qr") return;
   lockStep();
@@ -303,10 +309,12 @@ function afterQr() {
     $("privacy-dpo").textContent = config.privacy.dpo
       ? t("privacy.dpo", { dpo: config.privacy.dpo })
       : t("privacy.dpo_reception");
-    // The site's own notice from the admin screen, in the visitor's language.
+    // The site's own notice from the admin screen, in the visitor's language, replaces
+    // the catalog's general notice; languages without one show the catalog's.
     const notice = config.id_scan.privacy_notices[visit.lang] || "";
     $("privacy-site-notice").textContent = notice;
     $("privacy-site-notice").hidden = !notice;
+    for (const li of catalogPrivacyItems()) li.hidden = !!notice;
     show("privacy");
   } else {
     submit();

@@ -39,6 +39,10 @@ pub enum StartError {
     Serve(std::io::Error),
     #[error("cannot set up the demo accounts: {0}")]
     Auth(#[from] crate::auth::AuthError),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("TLS is configured (server.tls_cert) but no HTTPS listener was given")]
+    NoHttpsListener,
 }
 
 /// The password of the demo accounts `desk` and `admin`.
@@ -57,9 +61,14 @@ pub struct Appliance {
     /// Set in demo mode.
     pub demo_password: Option<DemoPassword>,
     shutdown: watch::Sender<bool>,
-    /// Scanner devices feeding the scan hub; stopped at shutdown.
+    /// Scanner devices feeding the scan hub and the desks' inboxes; stopped at shutdown.
     scanners: Vec<lotse_firmware::scanner::SourceHandle>,
+    /// The HTTPS certificate, when TLS is on.
+    tls: Option<Arc<crate::tls::CertResolver>>,
 }
+
+/// How often the certificate files are checked for a renewal.
+const CERT_RELOAD_EVERY: Duration = Duration::from_secs(30);
 
 /// The database file inside a data directory.
 pub fn db_path(data_dir: &Path) -> PathBuf {
@@ -76,11 +85,18 @@ impl Appliance {
             path: data_dir.to_path_buf(),
             source,
         })?;
+        // A certificate that cannot be used stops the start, before anything else.
+        let tls = settings
+            .tls
+            .as_ref()
+            .map(crate::tls::CertResolver::open)
+            .transpose()?;
         let bus = EventBus::new();
         let publisher = bus.clone();
         let db = Db::open(&db_path(data_dir), clock.clone(), move |events| {
             publisher.publish(events)
         })?;
+        let file_case_system = settings.case_system.clone();
         crate::settings_store::apply_at_start(&db, &mut settings).await?;
         let queue = Queue::new(db, settings.queue.clone());
         queue.sync_site(&settings).await?;
@@ -100,6 +116,12 @@ impl Appliance {
         );
         let gpio = lotse_firmware::gpio::start(&settings.gpio).map_err(StartError::Gpio)?;
         let scans = crate::scanning::hub::ScanHub::new(settings.scanning.clone(), clock.clone());
+        let desk_scans = crate::scanning::desk::DeskScans::new(
+            scans.clone(),
+            queue.clone(),
+            clock.clone(),
+            settings.scanning.hold,
+        );
         let feed_token = settings
             .case_system
             .as_ref()
@@ -120,8 +142,14 @@ impl Appliance {
             None
         };
         let state = AppState {
+            case_system: crate::outbox::Live::new(file_case_system, settings.case_system.clone()),
+            limits: http::limits::Limits::new(
+                settings.checkins_per_minute,
+                settings.max_event_streams,
+            ),
             auth,
             scans,
+            desk_scans,
             outputs: gpio.outputs,
             gpio_sim: gpio.sim.filter(|_| settings.demo),
             announcer,
@@ -134,32 +162,60 @@ impl Appliance {
             started: Instant::now(),
         };
         crate::hardware::spawn(state.clone(), gpio.events);
-        let scanners = crate::scanning::devices::start(&state.settings.scanning, &state.scans);
+        let mut scanners = crate::scanning::devices::start(&state.settings.scanning, &state.scans);
+        scanners.extend(crate::scanning::desk::start(
+            &state.settings.scanning.inboxes,
+            &state.desk_scans,
+        ));
         Ok(Appliance {
             state,
             shutdown,
             demo_password,
             scanners,
+            tls,
         })
     }
 
-    /// Serves until `signal` completes, then shuts down gracefully.
+    /// The SHA-256 fingerprint and the SPKI hash of the HTTPS certificate, for the
+    /// start-up banner.
+    pub fn tls_fingerprint(&self) -> Option<(String, Option<String>)> {
+        self.tls.as_ref().map(|r| {
+            let ck = r.current();
+            (crate::tls::fingerprint(&ck), crate::tls::spki_sha256(&ck))
+        })
+    }
+
+    /// Serves `http` (and `https` when TLS is on) until `signal` completes, then
+    /// shuts down gracefully.
     pub async fn serve(
         self,
-        listener: TcpListener,
+        http: TcpListener,
+        https: Option<TcpListener>,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let Appliance {
             state,
             shutdown,
             scanners,
+            tls,
             ..
         } = self;
+        let https = match (tls, https) {
+            (None, _) => None,
+            (Some(_), None) => return Err(StartError::NoHttpsListener),
+            (Some(resolver), Some(l)) => {
+                resolver.spawn_reload(CERT_RELOAD_EVERY, state.shutdown.clone());
+                let cfg = crate::tls::server_config(resolver)?;
+                Some((l, tokio_rustls::TlsAcceptor::from(cfg)))
+            }
+        };
         let maintenance = tokio::spawn(maintenance(state.clone()));
+        let expiry = tokio::spawn(crate::scanning::desk::expire(state.desk_scans.clone()));
+        let live = state.case_system.clone();
         let purge = crate::retention::spawn(
             state.queue.db().clone(),
             state.settings.retention,
-            crate::retention::Delivery::of(&state.settings),
+            move || crate::retention::Delivery::of_case_system(live.current().as_ref()),
             state.shutdown.clone(),
         );
         if let Some(n) = crate::watchdog::Notifier::from_env() {
@@ -170,13 +226,7 @@ impl Appliance {
                 tokio::spawn(crate::watchdog::feed(n, state.queue.db().clone(), every));
             }
         }
-        let outbox = crate::outbox::start(
-            state.queue.db().clone(),
-            state.clock.clone(),
-            &state.settings,
-            &state.bus,
-            state.shutdown.clone(),
-        );
+        state.case_system.start(&state.worker_env()).await;
         let router = http::app(state.clone());
         let graceful = async move {
             signal.await;
@@ -184,17 +234,20 @@ impl Appliance {
             // Ends the SSE streams, which would otherwise keep the server open.
             let _ = shutdown.send(true);
         };
-        // The peer address feeds the login rate limit.
-        let served = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        // Headers must arrive within the request timeout (no slow-header clients
+        // holding connections).
+        let served = http::serve::serve(
+            http::serve::Listeners { http, https },
+            router,
+            state.settings.request_timeout,
+            graceful,
         )
-        .with_graceful_shutdown(graceful)
         .await;
         maintenance.abort();
+        expiry.abort();
         purge.abort();
         let _ = purge.await;
-        outbox.stop().await;
+        state.case_system.stop().await;
         // Stopping joins the device threads (up to ~200 ms each): off the runtime.
         let _ = tokio::task::spawn_blocking(move || {
             for h in scanners {

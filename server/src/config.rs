@@ -181,6 +181,11 @@ struct RawServer {
     public_url: Option<Spanned<String>>,
     request_timeout: Option<Spanned<String>>,
     max_body_bytes: Option<usize>,
+    https_listen: Option<Spanned<String>>,
+    tls_cert: Option<Spanned<String>>,
+    tls_key: Option<Spanned<String>>,
+    checkins_per_minute: Option<Spanned<i64>>,
+    max_event_streams: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -225,6 +230,12 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
+    /// HTTPS for the LAN; `None` serves plain HTTP only.
+    pub tls: Option<TlsSettings>,
+    /// Check-ins one kiosk (client address) may make per minute (`429` beyond).
+    pub checkins_per_minute: u32,
+    /// Live event streams (SSE) served at once (`503` beyond).
+    pub max_event_streams: u32,
     pub queue: QueueSettings,
     pub services: Vec<ServiceDef>,
     pub counters: Vec<CounterDef>,
@@ -241,9 +252,33 @@ pub struct Settings {
     pub retention: RetentionSettings,
     /// Started by `lotse demo`: simulated hardware and its test routes.
     pub demo: bool,
-    /// Served over HTTPS: the session cookie becomes `__Host-lotse_session` + `Secure`.
-    pub tls_enabled: bool,
 }
+
+impl Settings {
+    /// Served over HTTPS: the session cookie becomes `__Host-lotse_session` + `Secure`.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.is_some()
+    }
+}
+
+/// `[server] tls_cert`, `tls_key`, `https_listen`: HTTPS on the LAN. The files are read
+/// at start (and again when they change), not when the configuration is checked, so a
+/// configuration can be checked on another machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM: the server certificate first, then any intermediates.
+    pub cert: PathBuf,
+    /// PEM: the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Where HTTPS is served; the `listen` port then redirects LAN clients here.
+    pub listen: SocketAddr,
+}
+
+/// Default of `checkins_per_minute`: one check-in every two seconds, sustained, is more
+/// than a kiosk with a touch screen and a printer can produce.
+pub const DEFAULT_CHECKINS_PER_MINUTE: u32 = 30;
+/// Default of `max_event_streams`: displays, desks and the kiosk of a large centre.
+pub const DEFAULT_MAX_EVENT_STREAMS: u32 = 64;
 
 /// Where tickets are printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -436,16 +471,51 @@ impl Settings {
     }
 
     pub fn from_toml(src: &str) -> Result<Settings> {
-        let raw: RawConfig = toml::from_str(src).map_err(|e| {
-            let line = e.span().map(|s| line_of(src, s.start));
-            ConfigError::Invalid(vec![Problem {
-                line,
-                key: "toml".into(),
-                message: e.message().trim().to_string(),
-            }])
-        })?;
-        validate(src, raw)
+        validate(src, parse_raw(src)?)
     }
+
+    /// Validates a configuration whose `tls_cert` and `tls_key` come from elsewhere
+    /// (the `[tls]` table of a provisioning file), as if `[server]` named `cert` and
+    /// `key`; setting them in the text as well is a problem at their line.
+    pub fn from_toml_with_tls(src: &str, cert: &Path, key: &Path) -> Result<Settings> {
+        let mut raw = parse_raw(src)?;
+        let mut twice = Vec::new();
+        for (v, k) in [
+            (&raw.server.tls_cert, "server.tls_cert"),
+            (&raw.server.tls_key, "server.tls_key"),
+        ] {
+            if let Some(v) = v {
+                twice.push(Problem {
+                    line: Some(line_of(src, v.span().start)),
+                    key: k.to_string(),
+                    message: "the certificate comes from the [tls] table; remove this key".into(),
+                });
+            }
+        }
+        let path = |p: &Path| Some(Spanned::new(0..0, p.to_string_lossy().to_string()));
+        raw.server.tls_cert = path(cert);
+        raw.server.tls_key = path(key);
+        match (validate(src, raw), twice.is_empty()) {
+            (Ok(s), true) => Ok(s),
+            (Ok(_), false) => Err(ConfigError::Invalid(twice)),
+            (Err(ConfigError::Invalid(mut p)), _) => {
+                p.extend(twice);
+                Err(ConfigError::Invalid(p))
+            }
+            (Err(e), _) => Err(e),
+        }
+    }
+}
+
+fn parse_raw(src: &str) -> Result<RawConfig> {
+    toml::from_str(src).map_err(|e| {
+        let line = e.span().map(|s| line_of(src, s.start));
+        ConfigError::Invalid(vec![Problem {
+            line,
+            key: "toml".into(),
+            message: e.message().trim().to_string(),
+        }])
+    })
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -561,6 +631,96 @@ fn overlay_lines(e: ConfigError, merged: &str, overlay: &str) -> ConfigError {
     ConfigError::Invalid(moved)
 }
 
+type Bad<'a> = &'a mut dyn FnMut(Option<std::ops::Range<usize>>, &str, String);
+
+fn pem_path(v: &Option<Spanned<String>>, key: &str, bad: Bad<'_>) -> Option<PathBuf> {
+    let v = v.as_ref()?;
+    let p = v.get_ref().trim();
+    if p.is_empty() || !Path::new(p).is_absolute() {
+        bad(
+            Some(v.span()),
+            key,
+            format!("\"{p}\" must be an absolute path to a PEM file"),
+        );
+        return None;
+    }
+    Some(PathBuf::from(p))
+}
+
+/// `tls_cert` and `tls_key` come together; `https_listen` only with them and on
+/// another port than `listen`.
+fn validate_tls(raw: &RawServer, listen: SocketAddr, bad: Bad<'_>) -> Option<TlsSettings> {
+    let cert = pem_path(&raw.tls_cert, "server.tls_cert", bad);
+    let key = pem_path(&raw.tls_key, "server.tls_key", bad);
+    let https = raw
+        .https_listen
+        .as_ref()
+        .and_then(|h| match h.get_ref().parse::<SocketAddr>() {
+            Ok(a) => Some((a, h.span())),
+            Err(_) => {
+                bad(
+                    Some(h.span()),
+                    "server.https_listen",
+                    format!(
+                        "\"{}\" is not an address:port such as \"0.0.0.0:8443\"",
+                        h.get_ref()
+                    ),
+                );
+                None
+            }
+        });
+    match (&raw.tls_cert, &raw.tls_key) {
+        (Some(c), None) => {
+            bad(
+                Some(c.span()),
+                "server.tls_key",
+                "is required with tls_cert (the certificate's private key)".into(),
+            );
+            return None;
+        }
+        (None, Some(k)) => {
+            bad(
+                Some(k.span()),
+                "server.tls_cert",
+                "is required with tls_key (the certificate for that key)".into(),
+            );
+            return None;
+        }
+        (None, None) => {
+            if let Some(h) = &raw.https_listen {
+                bad(
+                    Some(h.span()),
+                    "server.https_listen",
+                    "needs tls_cert and tls_key (or remove it to serve plain HTTP)".into(),
+                );
+            }
+            return None;
+        }
+        (Some(_), Some(_)) => {}
+    }
+    let listen_https = match https {
+        Some((a, span)) => {
+            if a.port() != 0 && a.port() == listen.port() {
+                bad(
+                    Some(span),
+                    "server.https_listen",
+                    format!("must use another port than listen ({listen})"),
+                );
+            }
+            a
+        }
+        None => SocketAddr::new(listen.ip(), DEFAULT_HTTPS_PORT),
+    };
+    Some(TlsSettings {
+        cert: cert?,
+        key: key?,
+        listen: listen_https,
+    })
+}
+
+/// `https_listen` when only the certificate is given: the `listen` address, this port.
+pub const DEFAULT_HTTPS_PORT: u16 = 8443;
+
 fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
     let mut problems = Vec::new();
     let mut bad = |span: Option<std::ops::Range<usize>>, key: &str, message: String| {
@@ -645,6 +805,29 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
         &raw.printer.timeout,
         "printer.timeout",
         Duration::from_secs(10),
+    );
+    let tls = validate_tls(&raw.server, listen, &mut bad);
+    let mut count = |v: &Option<Spanned<i64>>, key: &str, default: u32, max: u32| match v {
+        None => default,
+        Some(n) => match u32::try_from(*n.get_ref()) {
+            Ok(x) if (1..=max).contains(&x) => x,
+            _ => {
+                bad(Some(n.span()), key, format!("must be between 1 and {max}"));
+                default
+            }
+        },
+    };
+    let checkins_per_minute = count(
+        &raw.server.checkins_per_minute,
+        "server.checkins_per_minute",
+        DEFAULT_CHECKINS_PER_MINUTE,
+        1_000_000,
+    );
+    let max_event_streams = count(
+        &raw.server.max_event_streams,
+        "server.max_event_streams",
+        DEFAULT_MAX_EVENT_STREAMS,
+        100_000,
     );
 
     if let Some(u) = &raw.server.public_url {
@@ -873,6 +1056,15 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
         .as_ref()
         .map(|c| crate::outbox::settings::validate(c.get_ref(), c.span(), &mut bad));
     let scanning = crate::scanning::settings::validate(&raw.scanning, &mut bad);
+    for r in raw.scanning.inbox_counters() {
+        if !counter_ids.contains(&r.counter) {
+            bad(
+                Some(r.span),
+                &format!("scanning.inbox[{}].counter", r.index),
+                format!("unknown counter \"{}\"", r.counter),
+            );
+        }
+    }
 
     let gpio = {
         use lotse_firmware::gpio::{Backend, RawGpioConfig, validate as validate_pins};
@@ -1042,7 +1234,9 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
         scanning,
         retention,
         demo: false,
-        tls_enabled: false,
+        tls,
+        checkins_per_minute,
+        max_event_streams,
         announcements: AnnouncementSettings {
             enabled: raw.announcements.enabled.unwrap_or(true),
             espeak: raw
@@ -1262,6 +1456,60 @@ services = ["a", "nope"]
             text,
             ["line 12: gpio.pins[0]: unknown counter \"c9\" (BCM 5)"],
             "{text:#?}"
+        );
+    }
+
+    #[test]
+    fn tls_keys_come_together_and_point_at_their_lines() {
+        let site = "[site]\nid = \"x\"\n[[services]]\nid = \"a\"\nprefix = \"A\"\n[[counters]]\nid = \"c\"\nname = \"C\"\nservices = [\"a\"]\n";
+        let plain = Settings::from_toml(site).unwrap();
+        assert!(plain.tls.is_none() && !plain.tls_enabled());
+        assert_eq!(plain.checkins_per_minute, DEFAULT_CHECKINS_PER_MINUTE);
+        assert_eq!(plain.max_event_streams, DEFAULT_MAX_EVENT_STREAMS);
+        let on = Settings::from_toml(&format!(
+            "{site}[server]\nlisten = \"0.0.0.0:8080\"\ntls_cert = \"/etc/lotse/tls/cert.pem\"\ntls_key = \"/etc/lotse/tls/key.pem\"\n"
+        ))
+        .unwrap();
+        let tls = on.tls.as_ref().unwrap();
+        assert!(on.tls_enabled());
+        assert_eq!(tls.listen, "0.0.0.0:8443".parse().unwrap(), "default port");
+        assert_eq!(tls.key, PathBuf::from("/etc/lotse/tls/key.pem"));
+
+        let text =
+            |src: String| -> Vec<String> { problems(&src).iter().map(|p| p.to_string()).collect() };
+        let t = text(format!("{site}[server]\ntls_cert = \"/etc/c.pem\"\n"));
+        assert_eq!(t.len(), 1, "{t:#?}");
+        assert!(
+            t[0].starts_with("line 11: server.tls_key: is required"),
+            "{t:#?}"
+        );
+        let t = text(format!(
+            "{site}[server]\nlisten = \"0.0.0.0:8080\"\nhttps_listen = \"0.0.0.0:8080\"\ntls_cert = \"c.pem\"\ntls_key = \"/k.pem\"\n"
+        ));
+        assert_eq!(t.len(), 2, "{t:#?}");
+        assert!(
+            t[0].starts_with("line 13: server.tls_cert: \"c.pem\" must be an absolute"),
+            "{t:#?}"
+        );
+        assert!(
+            t[1].starts_with("line 12: server.https_listen: must use another port"),
+            "{t:#?}"
+        );
+        let t = text(format!("{site}[server]\nhttps_listen = \"0.0.0.0:8443\"\n"));
+        assert!(
+            t[0].starts_with("line 11: server.https_listen: needs tls_cert"),
+            "{t:#?}"
+        );
+        let t = text(format!(
+            "{site}[server]\ncheckins_per_minute = 0\nmax_event_streams = -3\n"
+        ));
+        assert!(
+            t[0].starts_with("line 11: server.checkins_per_minute: must be between 1"),
+            "{t:#?}"
+        );
+        assert!(
+            t[1].starts_with("line 12: server.max_event_streams: must be between 1"),
+            "{t:#?}"
         );
     }
 

@@ -93,6 +93,11 @@ enum Command {
         #[command(subcommand)]
         what: TokenCommand,
     },
+    /// HTTPS certificates for the LAN.
+    Tls {
+        #[command(subcommand)]
+        what: TlsCommand,
+    },
     /// Delete personal data whose retention period has passed ([retention]), then
     /// checkpoint the WAL and VACUUM; prints what was deleted as JSON.
     Purge {
@@ -174,6 +179,26 @@ enum TokenCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum TlsCommand {
+    /// Write a self-signed certificate (cert.pem) and its key (key.pem, 0600) into
+    /// DIR, for `[server] tls_cert` and `tls_key`; prints what to configure.
+    SelfSigned {
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// A host name or IP address the appliance is reached by (repeatable; the first
+        /// is the certificate's common name).
+        #[arg(long = "hostname", required = true)]
+        hostnames: Vec<String>,
+        /// Days of validity.
+        #[arg(long, default_value_t = lotse_server::tls::SELF_SIGNED_DAYS)]
+        days: i64,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum BenchCommand {
     /// Write synthetic history through the statistics aggregates and time a report
     /// over all of it (one year, about 150,000 visits, by default).
@@ -198,12 +223,32 @@ enum ScanCommand {
         /// Also repair OCR confusions that a check digit confirms.
         #[arg(long)]
         repair: bool,
+        /// Read the MRZ from an image (PNG, JPEG, WebP, TIFF, or a PDF's pages) instead of
+        /// stdin; exit 1 when none with valid check digits is found. Always repairs.
+        #[arg(long, value_name = "FILE")]
+        image: Option<PathBuf>,
     },
     /// Decode QR, Micro QR, Data Matrix, PDF417 and Aztec codes in image files (PNG, JPEG,
     /// WebP, TIFF, PDF); one JSON line per symbol; exit 1 when a file had none or failed.
     Decode {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Check a V4L2 camera: capture frames, decode them, print the negotiated format, every
+    /// code seen and the frame rate achieved as JSON lines; exit 1 when it cannot be opened.
+    Camera {
+        /// The camera device, e.g. /dev/v4l/by-id/usb-…-video-index0 or /dev/video0.
+        #[arg(long)]
+        device: PathBuf,
+        /// Frames to capture.
+        #[arg(long, default_value_t = 30)]
+        frames: usize,
+        /// Wanted frame width (the nearest size the camera offers is used).
+        #[arg(long, default_value_t = 1280)]
+        width: u32,
+        /// Wanted frame height.
+        #[arg(long, default_value_t = 720)]
+        height: u32,
     },
     /// Time barcode decoding over the test corpus and on 1280x720 frames (also zxing-cpp).
     Bench {
@@ -216,6 +261,10 @@ enum ScanCommand {
         /// The zxing-cpp script (server/src/scanning/bench_zxingcpp.py); omit to skip it.
         #[arg(long)]
         zxing_cpp: Option<PathBuf>,
+        /// Time MRZ reading instead: the images in DIR (shared/testdata/mrz/images, expected
+        /// text beside them), 1280x720 frames with and without an MRZ, a 300 dpi A4 page.
+        #[arg(long, value_name = "DIR")]
+        mrz: Option<PathBuf>,
     },
 }
 
@@ -254,8 +303,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::CheckConfig { file } => Ok(check_config(&file)),
         Command::Scan {
-            what: ScanCommand::Mrz { repair },
-        } => scan_mrz(repair),
+            what: ScanCommand::Mrz { repair, image },
+        } => match image {
+            Some(file) => scan_mrz_image(&file),
+            None => scan_mrz(repair),
+        },
         Command::Scan {
             what: ScanCommand::Decode { files },
         } => {
@@ -273,10 +325,44 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Scan {
             what:
+                ScanCommand::Camera {
+                    device,
+                    frames,
+                    width,
+                    height,
+                },
+        } => {
+            lotse_server::scanning::devices::check_camera(
+                &device,
+                frames,
+                width,
+                height,
+                &mut std::io::stdout().lock(),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scan {
+            what:
                 ScanCommand::Bench {
                     corpus,
                     frames,
                     zxing_cpp,
+                    mrz: Some(images),
+                },
+        } => {
+            let _ = (corpus, zxing_cpp);
+            let report = lotse_server::scanning::ocr::bench::run(&images, frames)
+                .with_context(|| format!("MRZ bench over {}", images.display()))?;
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scan {
+            what:
+                ScanCommand::Bench {
+                    corpus,
+                    frames,
+                    zxing_cpp,
+                    mrz: None,
                 },
         } => {
             let report = lotse_server::scanning::bench::run(&corpus, frames, zxing_cpp.as_deref())
@@ -368,6 +454,35 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Account { what } => runtime()?.block_on(account(what)),
+        Command::Tls {
+            what:
+                TlsCommand::SelfSigned {
+                    out_dir,
+                    hostnames,
+                    days,
+                    force,
+                },
+        } => {
+            use lotse_server::tls;
+            let pair = tls::self_signed(&hostnames, chrono::Utc::now(), days)?;
+            let (cert, key) = tls::write_pair(&out_dir, &pair, force)?;
+            let ck = tls::load(&cert, &key)?;
+            println!("wrote {} and {} (0600)", cert.display(), key.display());
+            println!("SHA-256 fingerprint: {}", tls::fingerprint(&ck));
+            if let Some(spki) = tls::spki_sha256(&ck) {
+                println!("SPKI SHA-256: {spki}");
+            }
+            println!(
+                "configure:\n[server]\ntls_cert = {:?}\ntls_key = {:?}",
+                cert.display().to_string(),
+                key.display().to_string()
+            );
+            println!(
+                "the appliance runs as user lotse: chgrp lotse {0} && chmod 0640 {0}",
+                key.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Token {
             what: TokenCommand::Create { name, scope, data },
         } => runtime()?.block_on(async move {
@@ -556,16 +671,33 @@ fn scan_mrz(repair: bool) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn scan_mrz_image(file: &Path) -> anyhow::Result<ExitCode> {
+    let read = lotse_server::scanning::ocr::read_mrz_file(file)?;
+    if let Some(read) = read {
+        println!("{}", serde_json::to_string(read.mrz())?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}",
+        serde_json::json!({"valid": false, "errors": ["not_found"], "message": format!("no readable MRZ in {}", file.display())})
+    );
+    Ok(ExitCode::from(1))
+}
+
 fn check_config(file: &Path) -> ExitCode {
     match Settings::load(file) {
         Ok(s) => {
             println!(
-                "{}: OK — site \"{}\", {} services, {} counters, listening on {}",
+                "{}: OK — site \"{}\", {} services, {} counters, listening on {}{}",
                 file.display(),
                 s.site_id,
                 s.services.len(),
                 s.counters.len(),
-                s.listen
+                s.listen,
+                s.tls
+                    .as_ref()
+                    .map(|t| format!(", HTTPS on {} (certificate {})", t.listen, t.cert.display()))
+                    .unwrap_or_default()
             );
             ExitCode::SUCCESS
         }
@@ -601,6 +733,9 @@ fn provision(file: &Path, root: &Path) -> anyhow::Result<ExitCode> {
         Outcome::Applied { applied, kept } => {
             for p in &applied.written {
                 println!("wrote {}", p.display());
+            }
+            for n in &applied.notes {
+                println!("{n}");
             }
             println!(
                 "{}: applied; secrets removed, copy kept as {}",
@@ -655,11 +790,23 @@ async fn adopt_provisioned_admin(appliance: &Appliance) {
     }
 }
 
-async fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()> {
+async fn serve(mut settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    // The HTTPS port as bound (port 0 picks one), so redirects point at it.
+    let https = match settings.tls.as_mut() {
+        None => None,
+        Some(t) => {
+            let l = tokio::net::TcpListener::bind(t.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (https_listen)", t.listen))?;
+            t.listen = l.local_addr()?;
+            Some(l)
+        }
+    };
+    let https_addr = settings.tls.as_ref().map(|t| t.listen);
     let appliance = Appliance::start(settings, data, Arc::new(SystemClock))
         .await
         .with_context(|| format!("cannot start with data directory {}", data.display()))?;
@@ -672,6 +819,10 @@ async fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()
         addr.ip().to_string()
     };
     let base = format!("http://{host}:{}", addr.port());
+    // Before the "listening on" line, which scripts wait for: then both are known.
+    if let Some(a) = https_addr {
+        println!("lotse {} serving HTTPS on {a}", env!("CARGO_PKG_VERSION"));
+    }
     println!("lotse {} listening on {addr}", env!("CARGO_PKG_VERSION"));
     if demo {
         println!(
@@ -679,10 +830,28 @@ async fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()
             data.join("lotse.db").display()
         );
     }
+    // The screens on the appliance itself use loopback HTTP; the LAN uses HTTPS.
+    let lan = match https_addr {
+        Some(a) => {
+            let h = match a.ip() {
+                ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            };
+            format!("https://{h}:{}", a.port())
+        }
+        None => base.clone(),
+    };
     println!("  Kiosk:   {base}/kiosk");
     println!("  Display: {base}/display");
-    println!("  Desk:    {base}/desk");
-    println!("  API:     {base}/api/v1/openapi.json");
+    println!("  Desk:    {lan}/desk");
+    println!("  API:     {lan}/api/v1/openapi.json");
+    if let Some((fp, spki)) = appliance.tls_fingerprint() {
+        println!("  HTTPS:   {lan} (certificate SHA-256 {fp})");
+        if let Some(spki) = spki {
+            println!("           hub_spki = \"{spki}\" for devices that open this hub");
+        }
+    }
     match &appliance.demo_password {
         Some(DemoPassword::Generated(p)) => {
             println!("  Login:   desk or admin, password {p}");
@@ -692,6 +861,6 @@ async fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()
         }
         None => {}
     }
-    appliance.serve(listener, shutdown_signal()).await?;
+    appliance.serve(listener, https, shutdown_signal()).await?;
     Ok(())
 }

@@ -31,9 +31,12 @@ pub const CONFIG: &str = "etc/lotse/lotse.toml";
 pub const ADMIN_HASH: &str = "etc/lotse/admin.hash";
 /// `LOTSE_KIOSK_URL=…` for the kiosk session unit.
 pub const KIOSK_ENV: &str = "etc/lotse/kiosk.env";
+/// The hub's HTTPS certificate and key (`[tls]`), relative to the root.
+pub const TLS_CERT: &str = "etc/lotse/tls/cert.pem";
+pub const TLS_KEY: &str = "etc/lotse/tls/key.pem";
 
 /// Tables that belong to provisioning; everything else is the appliance configuration.
-const PROVISION_TABLES: &[&str] = &["device", "network", "ssh", "admin"];
+const PROVISION_TABLES: &[&str] = &["device", "network", "ssh", "admin", "tls"];
 /// What the redacted copy says instead of a secret.
 const REMOVED: &str = "\"(removed after provisioning)\"";
 
@@ -56,6 +59,8 @@ pub enum ProvisionError {
     },
     #[error("cannot hash the admin password: {0}")]
     Hash(String),
+    #[error("HTTPS certificate: {0}")]
+    Tls(String),
 }
 
 fn format_problems(p: &[Problem]) -> String {
@@ -120,8 +125,23 @@ pub struct Provision {
     pub port: u16,
     /// Client certificate files copied from the boot partition to `/etc/lotse/`.
     pub files: Vec<CopiedFile>,
+    /// HTTPS on the hub (`[tls]`).
+    pub tls: Option<ProvisionTls>,
+    /// On a device with an HTTPS hub: the base64 SHA-256 of the hub certificate's
+    /// public key, which its browser then accepts although no CA signed it.
+    pub hub_spki: Option<String>,
     /// Spans of secret values in the source, replaced in the redacted copy.
     secret_spans: Vec<Range<usize>>,
+}
+
+/// Where the hub's HTTPS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProvisionTls {
+    /// Generated on the device (kept when one is there already) for the host name,
+    /// `<host name>.local`, the static address and these further names.
+    SelfSigned { names: Vec<String> },
+    /// Copied from the boot partition (in `files`).
+    Files,
 }
 
 #[derive(Debug, Clone)]
@@ -152,6 +172,17 @@ struct RawFile {
     admin: Option<Spanned<RawAdmin>>,
     site: Option<RawSiteId>,
     case_system: Option<RawCaseFiles>,
+    tls: Option<Spanned<RawTls>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    self_signed: Option<Spanned<bool>>,
+    cert: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
+    #[serde(default)]
+    names: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,6 +191,7 @@ struct RawDevice {
     role: Option<Spanned<String>>,
     hostname: Option<Spanned<String>>,
     hub: Option<Spanned<String>>,
+    hub_spki: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -263,14 +295,14 @@ pub fn parse(src: &str, dir: &Path) -> Result<Provision, Vec<Problem>> {
     };
 
     // [device]
-    let (role, hostname, hub) = match &raw.device {
+    let (role, hostname, hub, hub_spki) = match &raw.device {
         None => {
             p.at(
                 None,
                 "device",
                 "the [device] table is required (role, hostname)",
             );
-            (Role::Kiosk, String::new(), None)
+            (Role::Kiosk, String::new(), None, None)
         }
         Some(d) => {
             let span = d.span();
@@ -338,7 +370,29 @@ pub fn parse(src: &str, dir: &Path) -> Result<Provision, Vec<Problem>> {
                     Some(v.to_string())
                 }
             };
-            (role, hostname, hub)
+            let spki = d.hub_spki.as_ref().and_then(|k| {
+                use base64::Engine;
+                let v = k.get_ref().trim();
+                let decoded = base64::engine::general_purpose::STANDARD.decode(v);
+                if !matches!(&decoded, Ok(b) if b.len() == 32) {
+                    p.at(
+                        Some(k.span()),
+                        "device.hub_spki",
+                        "is not a base64 SHA-256 (44 characters, as `lotse tls self-signed` prints it)",
+                    );
+                    None
+                } else if !hub.as_deref().is_some_and(|h| h.starts_with("https://")) {
+                    p.at(
+                        Some(k.span()),
+                        "device.hub_spki",
+                        "only for a hub reached over HTTPS: hub = \"https://…\"",
+                    );
+                    None
+                } else {
+                    Some(v.to_string())
+                }
+            });
+            (role, hostname, hub, spki)
         }
     };
 
@@ -584,6 +638,85 @@ pub fn parse(src: &str, dir: &Path) -> Result<Provision, Vec<Problem>> {
         }
     }
 
+    // [tls]: the hub's HTTPS certificate, generated or from the boot partition.
+    let tls = raw.tls.as_ref().and_then(|t| {
+        let span = t.span();
+        let t = t.get_ref();
+        if hub.is_some() {
+            p.at(
+                Some(span),
+                "tls",
+                "only the hub serves HTTPS; remove [tls] here (set hub = \"https://…\" and hub_spki instead)",
+            );
+            return None;
+        }
+        let self_signed = t.self_signed.as_ref().is_some_and(|b| *b.get_ref());
+        let mut names = Vec::new();
+        for n in &t.names {
+            if !self_signed {
+                p.at(Some(n.span()), "tls.names", "only with self_signed = true");
+            } else if !crate::tls::is_host_name_or_ip(n.get_ref()) {
+                p.at(
+                    Some(n.span()),
+                    "tls.names",
+                    format!("\"{}\" is neither a host name nor an IP address", n.get_ref()),
+                );
+            } else {
+                names.push(n.get_ref().clone());
+            }
+        }
+        match (self_signed, &t.cert, &t.key) {
+            (true, None, None) => Some(ProvisionTls::SelfSigned { names }),
+            (true, Some(c), _) | (true, None, Some(c)) => {
+                p.at(
+                    Some(c.span()),
+                    "tls",
+                    "give either self_signed = true or cert and key, not both",
+                );
+                None
+            }
+            (false, Some(c), Some(k)) => {
+                let at = |v: &Spanned<String>| {
+                    let path = PathBuf::from(v.get_ref());
+                    if path.is_absolute() { path } else { dir.join(path) }
+                };
+                let (cert, key) = (at(c), at(k));
+                // Checked now, so a wrong pair is a problem with its line, not a hub
+                // that does not start.
+                if let Err(e) = crate::tls::load(&cert, &key) {
+                    p.at(Some(c.span()), "tls.cert", e.to_string());
+                }
+                files.push(CopiedFile {
+                    from: cert,
+                    name: "tls/cert.pem".into(),
+                    secret: false,
+                });
+                files.push(CopiedFile {
+                    from: key,
+                    name: "tls/key.pem".into(),
+                    secret: true,
+                });
+                Some(ProvisionTls::Files)
+            }
+            (false, Some(c), None) => {
+                p.at(Some(c.span()), "tls.key", "is required with cert (the certificate's private key)");
+                None
+            }
+            (false, None, Some(k)) => {
+                p.at(Some(k.span()), "tls.cert", "is required with key");
+                None
+            }
+            (false, None, None) => {
+                p.at(
+                    Some(span),
+                    "tls",
+                    "set self_signed = true, or cert and key (PEM files on the boot partition)",
+                );
+                None
+            }
+        }
+    });
+
     // The appliance configuration: hub only, validated with this file's line numbers.
     let blanked = blank_tables(src, PROVISION_TABLES);
     let has_config = config_tables(src);
@@ -600,7 +733,12 @@ pub fn parse(src: &str, dir: &Path) -> Result<Provision, Vec<Problem>> {
         }
     } else {
         let checked = replace_spans(&blanked, &path_edits);
-        match Settings::from_toml(&checked) {
+        let (cert, key) = (Path::new("/").join(TLS_CERT), Path::new("/").join(TLS_KEY));
+        let validated = match &tls {
+            Some(_) => Settings::from_toml_with_tls(&checked, &cert, &key),
+            None => Settings::from_toml(&checked),
+        };
+        match validated {
             Ok(s) => {
                 port = s.listen.port();
                 // What is written uses the copied certificates' final place.
@@ -609,7 +747,18 @@ pub fn parse(src: &str, dir: &Path) -> Result<Provision, Vec<Problem>> {
                     .zip(&files)
                     .map(|((r, _), f)| (r.clone(), toml_string(&format!("/etc/lotse/{}", f.name))))
                     .collect();
-                config = Some(replace_spans(&blanked, &installed));
+                let written = replace_spans(&blanked, &installed);
+                config = Some(match &tls {
+                    Some(_) => with_server_keys(
+                        &written,
+                        &format!(
+                            "tls_cert = {}\ntls_key = {}",
+                            toml_string(&cert.to_string_lossy()),
+                            toml_string(&key.to_string_lossy())
+                        ),
+                    ),
+                    None => written,
+                });
             }
             Err(ConfigError::Invalid(list)) => p.list.extend(list),
             Err(e) => p.at(None, "configuration", e.to_string()),
@@ -629,11 +778,30 @@ pub fn parse(src: &str, dir: &Path) -> Result<Provision, Vec<Problem>> {
             config,
             port,
             files,
+            tls,
+            hub_spki,
             secret_spans,
         })
     } else {
         p.list.sort_by_key(|x| x.line.unwrap_or(0));
         Err(p.list)
+    }
+}
+
+/// `keys` added to the `[server]` table of a configuration (a new table at the end
+/// when there is none).
+fn with_server_keys(cfg: &str, keys: &str) -> String {
+    let mut lines: Vec<String> = cfg.lines().map(str::to_string).collect();
+    let at = lines.iter().position(|l| {
+        let t = l.trim_start();
+        t.starts_with('[') && !t.starts_with("[[") && header(l).as_deref() == Some("server")
+    });
+    match at {
+        Some(i) => {
+            lines.insert(i + 1, keys.to_string());
+            lines.join("\n") + "\n"
+        }
+        None => format!("{}\n\n[server]\n{keys}\n", cfg.trim_end()),
     }
 }
 
@@ -769,6 +937,8 @@ fn check_ssh_key(line: &str) -> Result<(), String> {
 #[derive(Debug, Default)]
 pub struct Applied {
     pub written: Vec<PathBuf>,
+    /// Further lines for the report (the HTTPS certificate's fingerprints).
+    pub notes: Vec<String>,
 }
 
 fn write_file(
@@ -928,6 +1098,18 @@ impl Provision {
             write_file(root, &format!("etc/lotse/{}", f.name), &body, mode, &mut a)?;
             give_to_lotse(root, &format!("etc/lotse/{}", f.name), false)?;
         }
+        if let Some(ProvisionTls::SelfSigned { names }) = &self.tls {
+            self.self_signed(root, names, &mut a)?;
+        }
+        if self.tls.is_some() {
+            let ck = crate::tls::load(&root.join(TLS_CERT), &root.join(TLS_KEY))
+                .map_err(|e| ProvisionError::Tls(e.to_string()))?;
+            a.notes.push(format!(
+                "HTTPS certificate SHA-256 {}; for devices that open this hub: hub_spki = \"{}\"",
+                crate::tls::fingerprint(&ck),
+                crate::tls::spki_sha256(&ck).unwrap_or_default()
+            ));
+        }
         match &self.config {
             Some(cfg) => {
                 let body = format!(
@@ -943,8 +1125,14 @@ impl Provision {
             None => enable(root, "lotse.service", "multi-user.target", false, &mut a)?,
         }
         // The kiosk session reads it (its default is the local page, which shows
-        // provisioning problems while there are any).
-        let env = format!("LOTSE_KIOSK_URL={}\n", self.kiosk_url());
+        // provisioning problems while there are any). With a self-signed hub, Chromium
+        // accepts exactly that key (the flag needs its own profile directory).
+        let mut env = format!("LOTSE_KIOSK_URL={}\n", self.kiosk_url());
+        if let Some(spki) = &self.hub_spki {
+            env.push_str(&format!(
+                "LOTSE_KIOSK_FLAGS=--user-data-dir=/run/lotse-kiosk/chromium --ignore-certificate-errors-spki-list={spki}\n"
+            ));
+        }
         write_file(root, KIOSK_ENV, env.as_bytes(), 0o644, &mut a)?;
         enable(
             root,
@@ -955,6 +1143,37 @@ impl Provision {
         )?;
         let _ = fs::remove_file(root.join(MARKER));
         Ok(a)
+    }
+
+    /// A certificate for this host, unless the root has one already (a certificate
+    /// that browsers were told to trust is not replaced by provisioning again).
+    fn self_signed(
+        &self,
+        root: &Path,
+        extra: &[String],
+        a: &mut Applied,
+    ) -> Result<(), ProvisionError> {
+        if root.join(TLS_CERT).exists() && root.join(TLS_KEY).exists() {
+            a.notes.push(format!(
+                "kept the HTTPS certificate in {} (delete it for a new one)",
+                root.join(TLS_CERT).display()
+            ));
+            return Ok(());
+        }
+        let mut names = vec![self.hostname.clone(), format!("{}.local", self.hostname)];
+        if let Some(st) = &self.static_ip
+            && let Some((ip, _)) = st.address.split_once('/')
+        {
+            names.push(ip.to_string());
+        }
+        names.extend(extra.iter().cloned());
+        let pair =
+            crate::tls::self_signed(&names, chrono::Utc::now(), crate::tls::SELF_SIGNED_DAYS)
+                .map_err(|e| ProvisionError::Tls(e.to_string()))?;
+        write_file(root, TLS_KEY, pair.key_pem.as_bytes(), 0o640, a)?;
+        give_to_lotse(root, TLS_KEY, false)?;
+        write_file(root, TLS_CERT, pair.cert_pem.as_bytes(), 0o644, a)?;
+        Ok(())
     }
 
     fn write_network(&self, root: &Path, a: &mut Applied) -> Result<(), ProvisionError> {

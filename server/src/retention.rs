@@ -54,7 +54,12 @@ pub enum Delivery {
 
 impl Delivery {
     pub fn of(settings: &crate::config::Settings) -> Delivery {
-        match &settings.case_system {
+        Self::of_case_system(settings.case_system.as_ref())
+    }
+
+    /// For the case-system settings in effect (`outbox::Live::current`).
+    pub fn of_case_system(cs: Option<&crate::config::CaseSystemSettings>) -> Delivery {
+        match cs {
             Some(c) if c.url.is_some() => Delivery::Push,
             Some(c) if c.feed_token.is_some() => Delivery::Pull,
             _ => Delivery::None,
@@ -328,10 +333,11 @@ pub async fn run(
 }
 
 /// The appliance's purge job: once at start, then every [`EVERY`] until shutdown.
+/// `delivery` is asked at every run: the case-system settings can change meanwhile.
 pub fn spawn(
     db: Db,
     config: RetentionSettings,
-    delivery: Delivery,
+    delivery: impl Fn() -> Delivery + Send + 'static,
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -341,7 +347,7 @@ pub fn spawn(
                 _ = tick.tick() => {}
                 _ = shutdown.changed() => return,
             }
-            match run(&db, config, delivery, crate::audit::SYSTEM, false).await {
+            match run(&db, config, delivery(), crate::audit::SYSTEM, false).await {
                 Ok(r) if r.deleted_anything() => tracing::info!("retention purge: {r:?}"),
                 Ok(_) => {}
                 Err(StorageError::Closed) => return,

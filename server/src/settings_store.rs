@@ -8,8 +8,9 @@
 //! - services and counters go through `queue::store::sync_site`, the start-up path,
 //!   so the running queue follows at once; at start the overrides win over the file;
 //! - ID scanning, privacy notices and retention are read where they are used;
-//! - the case-system endpoint is laid over `[case_system]` at start (the delivery
-//!   worker is built once), so it applies after a restart.
+//! - the case-system endpoint is laid over `[case_system]` ([`effective_case_system`])
+//!   at start and at every change, which restarts the delivery worker
+//!   (`outbox::Live`), so it applies at once.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -19,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clock::to_ms;
-use crate::config::{CounterDef, RetentionSettings, ServiceDef, Settings};
+use crate::config::{CaseSystemSettings, CounterDef, RetentionSettings, ServiceDef, Settings};
 use crate::queue::LANGUAGES;
 use crate::scanning::settings::DocumentKind;
 use crate::storage::{Db, StorageError, Tx};
@@ -146,7 +147,8 @@ pub struct CaseSystemView {
     pub secret_set: bool,
     /// Whether the pull feed has a token.
     pub feed_enabled: bool,
-    /// The delivery worker is built at start: changes apply after a restart.
+    /// Always false: a change restarts the delivery worker at once (kept for clients
+    /// of the first version of this API).
     pub applies_after_restart: bool,
 }
 
@@ -620,7 +622,7 @@ pub fn case_system(tx: &Tx<'_>, settings: &Settings) -> Result<CaseSystemView> {
         enabled,
         secret_set,
         feed_enabled: cs.is_some_and(|c| c.feed_token.is_some()),
-        applies_after_restart: true,
+        applies_after_restart: false,
     })
 }
 
@@ -725,29 +727,48 @@ pub async fn apply_at_start(db: &Db, settings: &mut Settings) -> Result<()> {
             move |tx| retention(tx, r)
         })
         .await?;
-    if let Some(o) = case {
-        match (&mut settings.case_system, o.enabled, o.url) {
-            (Some(cs), true, Some(url)) => {
-                cs.url = Some(url);
-                if let Some(s) = o.secret {
-                    cs.secrets = vec![crate::outbox::settings::Secret::new(
-                        crate::outbox::sign::parse_secret(&s)
-                            .map_err(|m| SettingsError::Invalid(vec![m]))?,
-                    )];
-                }
-            }
-            (None, true, Some(url)) => {
-                let secret = o.secret.unwrap_or_default();
-                settings.case_system = Some(
-                    crate::config::CaseSystemSettings::for_url(&url, &secret)
-                        .map_err(|m| SettingsError::Invalid(vec![m]))?,
-                );
-            }
-            (Some(cs), _, _) => cs.url = None,
-            (None, _, _) => {}
-        }
-    }
+    settings.case_system = overlay_case_system(settings.case_system.take(), case)?;
     Ok(())
+}
+
+/// The case-system settings in effect: the file's `[case_system]` (`file`) under the
+/// admin's stored override; read after a change on the admin screen.
+pub fn effective_case_system(
+    tx: &Tx<'_>,
+    file: Option<&CaseSystemSettings>,
+) -> Result<Option<CaseSystemSettings>> {
+    overlay_case_system(file.cloned(), get(tx, CASE_SYSTEM)?)
+}
+
+fn overlay_case_system(
+    file: Option<CaseSystemSettings>,
+    o: Option<CaseSystemOverride>,
+) -> Result<Option<CaseSystemSettings>> {
+    let Some(o) = o else {
+        return Ok(file);
+    };
+    let mut out = file;
+    match (&mut out, o.enabled, o.url) {
+        (Some(cs), true, Some(url)) => {
+            cs.url = Some(url);
+            if let Some(s) = o.secret {
+                cs.secrets = vec![crate::outbox::settings::Secret::new(
+                    crate::outbox::sign::parse_secret(&s)
+                        .map_err(|m| SettingsError::Invalid(vec![m]))?,
+                )];
+            }
+        }
+        (None, true, Some(url)) => {
+            let secret = o.secret.unwrap_or_default();
+            out = Some(
+                CaseSystemSettings::for_url(&url, &secret)
+                    .map_err(|m| SettingsError::Invalid(vec![m]))?,
+            );
+        }
+        (Some(cs), _, _) => cs.url = None,
+        (None, _, _) => {}
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -128,6 +128,8 @@ impl TestApp {
         settings.scanning.id_documents = crate::scanning::settings::DocumentKind::ALL
             .into_iter()
             .collect();
+        // The fuzzer checks in hundreds of times a second from one address.
+        settings.checkins_per_minute = u32::MAX;
         Self::start_with(settings, dir, signing_key).await
     }
 
@@ -196,8 +198,16 @@ impl TestApp {
                 .header("cookie", &l.cookie)
                 .header("x-csrf-token", &l.csrf);
         }
-        b.body(Body::from(body.to_string()))
-            .unwrap_or_else(|_| Request::new(Body::empty()))
+        let mut req = b
+            .body(Body::from(body.to_string()))
+            .unwrap_or_else(|_| Request::new(Body::empty()));
+        // As the kiosk's browser on the device itself sends it.
+        let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 40000));
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        req.extensions_mut()
+            .insert(crate::http::serve::Transport::Http);
+        req
     }
 
     /// Brings both sessions back when a request ended them, changed a password, took a

@@ -78,6 +78,8 @@ impl Session {
 pub struct Server {
     child: Child,
     pub base: String,
+    /// `https://host:port` when the server has TLS on.
+    pub https: Option<String>,
     pub data: PathBuf,
     /// `admin`, logged in and re-authenticated at start (demo servers only).
     admin: Option<Session>,
@@ -103,7 +105,7 @@ impl Server {
         let mut cmd = Command::new(lotse_bin());
         cmd.args(["demo", "--listen", listen, "--data"])
             .arg(data)
-            .args(extra);
+            .args(e2e_config(data, extra));
         Self::demo(cmd, data)
     }
 
@@ -178,7 +180,7 @@ impl Server {
         let mut cmd = Command::new(lotse_bin());
         cmd.args(["demo", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
-            .args(extra);
+            .args(e2e_config(data, extra));
         let file = std::fs::File::create(log).expect("create log file");
         cmd.env("LOTSE_LOG", "debug").stderr(file);
         Self::demo(cmd, data)
@@ -197,8 +199,12 @@ impl Server {
         let out = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(out).lines();
         let mut base = None;
+        let mut https = None;
         for line in lines.by_ref() {
             let line = line.expect("read stdout");
+            if let Some(rest) = line.split(" serving HTTPS on ").nth(1) {
+                https = Some(format!("https://{}", rest.trim()));
+            }
             if let Some(rest) = line.split(" listening on ").nth(1) {
                 base = Some(format!("http://{}", rest.trim()));
                 break;
@@ -209,6 +215,7 @@ impl Server {
         Server {
             child,
             base,
+            https,
             data: data.to_path_buf(),
             admin: None,
         }
@@ -221,6 +228,14 @@ impl Server {
     /// `GET path` as admin, which must answer 200 with JSON.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         let r = self.client().get(self.url(path)).send().await.expect("GET");
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.expect("JSON body")
+    }
+
+    /// `GET path` without credentials (what a kiosk, display or phone sees), which must
+    /// answer 200 with JSON.
+    pub async fn get_public_json(&self, path: &str) -> serde_json::Value {
+        let r = client().get(self.url(path)).send().await.expect("GET");
         assert_eq!(r.status(), 200, "GET {path}");
         r.json().await.expect("JSON body")
     }
@@ -290,6 +305,44 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Check-ins per minute of every test server: the tests check in from one address
+/// (loopback) far faster than a kiosk, so the per-kiosk limit is lifted unless a test's
+/// own configuration sets it (as the limit's own tests do).
+pub const E2E_CHECKINS_PER_MINUTE: u32 = 1_000_000;
+
+/// `extra` with its `--config FILE` replaced by `DATA/e2e.toml`: the file's text with
+/// `[server] checkins_per_minute` added when it does not set it (a new file when
+/// there was no `--config`).
+pub fn e2e_config(data: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    let at = args.iter().position(|a| a == "--config");
+    let text = match at.and_then(|i| args.get(i + 1)) {
+        Some(file) => std::fs::read_to_string(file).expect("read the test's --config"),
+        None => String::new(),
+    };
+    if text.contains("checkins_per_minute") {
+        return args;
+    }
+    let key = format!("checkins_per_minute = {E2E_CHECKINS_PER_MINUTE}\n");
+    let merged = match text.lines().position(|l| l.trim() == "[server]") {
+        Some(line) => {
+            let mut lines: Vec<&str> = text.lines().collect();
+            lines.insert(line + 1, key.trim_end());
+            lines.join("\n") + "\n"
+        }
+        None => format!("{text}\n[server]\n{key}"),
+    };
+    std::fs::create_dir_all(data).expect("create the data directory");
+    let file = data.join("e2e.toml");
+    std::fs::write(&file, merged).expect("write DATA/e2e.toml");
+    let file = file.to_string_lossy().to_string();
+    match at {
+        Some(i) if i + 1 < args.len() => args[i + 1] = file,
+        _ => args.extend(["--config".to_string(), file]),
+    }
+    args
 }
 
 impl Drop for Server {

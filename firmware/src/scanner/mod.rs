@@ -6,7 +6,7 @@
 //!   into text (German QWERTZ and US layouts), [`framing`] decides where a scan ends;
 //! - [`serial`]: readers on a tty (`/dev/ttyACM*`, `/dev/ttyUSB*`), line framed;
 //! - [`camera`]: camera frames decoded on the source's own thread by a [`camera::FrameDecoder`]
-//!   the server supplies (firmware knows no barcode decoder);
+//!   the server supplies (firmware knows no barcode decoder); [`v4l2`] is the V4L2 camera;
 //! - [`sim`]: injected scans for tests and demo mode.
 //!
 //! A device may be absent: the source says so once (a log line and a
@@ -20,6 +20,7 @@ pub mod hid;
 pub mod keymap;
 pub mod serial;
 pub mod sim;
+pub mod v4l2;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -36,6 +37,7 @@ pub use hid::{HidScanner, KeyDevice};
 pub use keymap::{KeyDecoder, Layout};
 pub use serial::SerialScanner;
 pub use sim::{SimInjector, SimScanner};
+pub use v4l2::{CameraInfo, V4l2Camera, V4l2Options};
 
 /// Names a scanner in events and logs (`"kiosk-hid"`, `"desk-1-serial"` …).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

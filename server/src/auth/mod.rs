@@ -5,7 +5,8 @@
 //!
 //! Secrets are kept only as hashes (passwords: Argon2id; session ids and API tokens:
 //! SHA-256, as both are 256 random bits). Failed logins lock an account for a while and
-//! are rate-limited per client address; unknown users cost as much as known ones.
+//! are rate-limited per client address; unknown users cost as much as known ones and
+//! are locked the same way, so the answers do not tell which accounts exist.
 
 pub mod password;
 mod store;
@@ -41,6 +42,16 @@ pub const IP_MAX_FAILURES: usize = 20;
 pub const IP_WINDOW: Duration = Duration::minutes(15);
 /// Argon2id runs at most this many at a time (19 MiB each, 2 cores).
 const HASHING_PERMITS: usize = 2;
+/// Names without an account whose failures are remembered at most.
+const MAX_UNKNOWN_NAMES: usize = 10_000;
+
+/// The lockout state of a name that has no account (times in ms).
+#[derive(Debug, Clone, Copy, Default)]
+struct UnknownName {
+    failed: u32,
+    locked_until: Option<i64>,
+    last: i64,
+}
 
 /// What a staff member or machine client may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -251,6 +262,9 @@ pub struct Auth {
     clock: Arc<dyn Clock>,
     /// Failed logins per client address (times in ms), pruned to [`IP_WINDOW`].
     failures: Arc<Mutex<HashMap<IpAddr, Vec<i64>>>>,
+    /// Failed logins for names that have no account, counted and locked like an
+    /// account's (in memory; bounded).
+    unknown: Arc<Mutex<HashMap<String, UnknownName>>>,
     hashing: Arc<Semaphore>,
     /// SHA-256 of `case_system.feed_token`, which acts as a `feed` token.
     config_feed_token: Option<[u8; 32]>,
@@ -262,6 +276,7 @@ impl Auth {
             db,
             clock,
             failures: Arc::default(),
+            unknown: Arc::default(),
             hashing: Arc::new(Semaphore::new(HASHING_PERMITS)),
             config_feed_token: config_feed_token.map(|t| Sha256::digest(t).into()),
         }
@@ -321,6 +336,32 @@ impl Auth {
         map.entry(ip).or_default().push(now);
     }
 
+    /// When a name without an account is locked until (ms), like an account would be.
+    fn unknown_locked_until(&self, name: &str) -> Option<i64> {
+        let map = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(name).and_then(|u| u.locked_until)
+    }
+
+    /// Counts a failed login for a name without an account, as `store::record_failure`
+    /// does for accounts: the [`LOCK_AFTER_FAILURES`]-th locks it until `until`.
+    fn unknown_failed(&self, name: &str, now: i64, until: i64) {
+        let mut map = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_UNKNOWN_NAMES && !map.contains_key(name) {
+            let window = LOCK_DURATION.num_milliseconds();
+            map.retain(|_, u| now - u.last < window || u.locked_until.is_some_and(|t| t > now));
+            if map.len() >= MAX_UNKNOWN_NAMES {
+                map.clear();
+            }
+        }
+        let u = map.entry(name.to_string()).or_default();
+        u.failed += 1;
+        u.last = now;
+        if u.failed >= LOCK_AFTER_FAILURES {
+            u.failed = 0;
+            u.locked_until = Some(until);
+        }
+    }
+
     /// Checks the password; on success starts a new session (a new id every time, so a
     /// planted id is never promoted) and ends `old`, the session id the client had.
     pub async fn login(
@@ -339,7 +380,11 @@ impl Auth {
             .run(move |tx| store::credentials(tx.conn, &name))
             .await?;
         let now = self.clock.now();
-        if let Some(until) = creds.as_ref().and_then(|c| c.locked_until) {
+        let locked = match &creds {
+            Some(c) => c.locked_until,
+            None => self.unknown_locked_until(username),
+        };
+        if let Some(until) = locked {
             let until = crate::clock::from_ms(until);
             if until > now {
                 // Still verify, so a locked account costs the same as any other.
@@ -358,9 +403,15 @@ impl Auth {
         if !ok {
             self.ip_failed(ip);
             let until = to_ms(now + LOCK_DURATION);
-            self.db
-                .run(move |tx| store::record_failure(tx.conn, &name, LOCK_AFTER_FAILURES, until))
-                .await?;
+            if creds.is_some() {
+                self.db
+                    .run(move |tx| {
+                        store::record_failure(tx.conn, &name, LOCK_AFTER_FAILURES, until)
+                    })
+                    .await?;
+            } else {
+                self.unknown_failed(&name, to_ms(now), until);
+            }
             return Err(AuthError::BadCredentials);
         }
         let id = random_secret();

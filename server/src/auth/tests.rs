@@ -118,6 +118,40 @@ async fn five_failures_lock_the_account_for_15_minutes() {
     f.auth.login("anna", PW, IP, None).await.unwrap();
 }
 
+/// The lockout must not tell which names have an account: a name without one is
+/// locked after the same failures, with the same answer and the same `Retry-After`.
+#[tokio::test]
+async fn unknown_names_are_locked_exactly_like_accounts() {
+    let f = fixture().await;
+    let answers = |name: &'static str| {
+        let auth = f.auth.clone();
+        async move {
+            let mut out = Vec::new();
+            for _ in 0..=LOCK_AFTER_FAILURES {
+                out.push(match auth.login(name, "wrong password!", IP, None).await {
+                    Err(AuthError::BadCredentials) => "bad".to_string(),
+                    Err(AuthError::Locked {
+                        retry_after_secs, ..
+                    }) => format!("locked {retry_after_secs}"),
+                    other => format!("{other:?}"),
+                });
+            }
+            out
+        }
+    };
+    let real = answers("anna").await;
+    let unknown = answers("nobody").await;
+    assert_eq!(real, unknown);
+    assert_eq!(real.last().unwrap(), "locked 900");
+    f.clock.advance(LOCK_DURATION);
+    // Both unlock together; the unknown name still fails as a wrong password.
+    assert!(matches!(
+        f.auth.login("nobody", PW, IP, None).await,
+        Err(AuthError::BadCredentials)
+    ));
+    f.auth.login("anna", PW, IP, None).await.unwrap();
+}
+
 #[tokio::test]
 async fn unknown_users_fail_like_wrong_passwords_and_count_per_address() {
     let f = fixture().await;

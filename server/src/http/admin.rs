@@ -190,7 +190,7 @@ pub async fn purge_now(
     let report = crate::retention::run(
         st.queue.db(),
         st.settings.retention,
-        crate::retention::Delivery::of(&st.settings),
+        crate::retention::Delivery::of_case_system(st.case_system.current().as_ref()),
         &actor.0,
         true,
     )
@@ -233,10 +233,16 @@ pub async fn put_case_system(
     actor: Actor,
     AppJson(body): AppJson<CaseSystemUpdate>,
 ) -> Result<AppJson<CaseSystemView>> {
-    read(&st, move |tx, s| {
-        store::set_case_system(tx, s, &body, &actor.0)
+    let file = st.case_system.file().cloned();
+    let (view, effective) = read(&st, move |tx, s| {
+        let view = store::set_case_system(tx, s, &body, &actor.0)?;
+        Ok((view, store::effective_case_system(tx, file.as_ref())?))
     })
-    .await
+    .await?
+    .0;
+    // Applies at once: the delivery worker restarts with the new endpoint.
+    st.case_system.replace(effective, &st.worker_env()).await;
+    Ok(AppJson(view))
 }
 
 /// What the kiosk needs of the admin settings: document types, privacy notices and

@@ -173,7 +173,8 @@ pub async fn queue(State(st): State<AppState>) -> Result<AppJson<QueueView>> {
 #[utoipa::path(post, path = "/api/v1/checkins", tag = "kiosk", request_body = CheckinBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "one key per visit")),
     responses((status = 201, body = Ticket), (status = 200, description = "same idempotency key: the ticket issued before", body = Ticket),
-        (status = 422, body = Problem), (status = 400, body = Problem), (status = 410, description = "a scan was already used or expired", body = Problem), (status = 413, body = Problem)))]
+        (status = 422, body = Problem), (status = 400, body = Problem), (status = 410, description = "a scan was already used or expired", body = Problem), (status = 413, body = Problem),
+        (status = 429, description = "more than `checkins_per_minute` from this kiosk; see `Retry-After`", body = Problem)))]
 pub async fn checkin(
     State(st): State<AppState>,
     headers: HeaderMap,

@@ -18,7 +18,7 @@ use crate::config::Settings;
 
 /// The session cookie's name: with TLS the `__Host-` prefix pins it to this origin.
 pub fn cookie_name(settings: &Settings) -> &'static str {
-    if settings.tls_enabled {
+    if settings.tls_enabled() {
         "__Host-lotse_session"
     } else {
         "lotse_session"
@@ -40,7 +40,11 @@ pub fn session_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 fn set_cookie(settings: &Settings, value: Option<&str>) -> HeaderValue {
     let name = cookie_name(settings);
-    let secure = if settings.tls_enabled { "; Secure" } else { "" };
+    let secure = if settings.tls_enabled() {
+        "; Secure"
+    } else {
+        ""
+    };
     let text = match value {
         Some(v) => format!("{name}={v}; Path=/; HttpOnly; SameSite=Strict{secure}"),
         None => format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
@@ -63,7 +67,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip()),
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| {
+                    c.0.ip().to_canonical()
+                }),
         ))
     }
 }
@@ -305,7 +311,11 @@ mod tests {
             plain.to_str().unwrap(),
             "lotse_session=abc; Path=/; HttpOnly; SameSite=Strict"
         );
-        s.tls_enabled = true;
+        s.tls = Some(crate::config::TlsSettings {
+            cert: "/etc/lotse/tls/cert.pem".into(),
+            key: "/etc/lotse/tls/key.pem".into(),
+            listen: "0.0.0.0:8443".parse().unwrap(),
+        });
         let tls = set_cookie(&s, Some("abc"));
         assert_eq!(
             tls.to_str().unwrap(),

@@ -55,6 +55,17 @@ pub enum AppError {
     Unprocessable(String),
     #[error(transparent)]
     Scan(#[from] crate::scanning::hub::ScanError),
+    #[error(transparent)]
+    DeskScan(#[from] crate::scanning::desk::DeskScanError),
+    #[error(
+        "too many check-ins from this kiosk (at most {per_minute} a minute); try again in {retry_after_secs} s"
+    )]
+    CheckinRateLimited {
+        per_minute: u32,
+        retry_after_secs: u64,
+    },
+    #[error("all {max} live event streams are in use; try again in {retry_after_secs} s")]
+    TooManyStreams { max: u32, retry_after_secs: u64 },
 }
 
 pub type Result<T> = std::result::Result<T, AppError>;
@@ -157,10 +168,8 @@ fn auth_problem(e: crate::auth::AuthError) -> Response {
         } => Some(*retry_after_secs),
         _ => None,
     };
-    if let Some(s) = retry
-        && let Ok(v) = header::HeaderValue::from_str(&s.to_string())
-    {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
+    if let Some(s) = retry {
+        r = with_retry_after(r, s);
     }
     if matches!(e, A::Unauthenticated) {
         r.headers_mut().insert(
@@ -205,6 +214,12 @@ impl IntoResponse for AppError {
                     StatusCode::CONFLICT,
                     "illegal-transition",
                     "Not allowed in the ticket's current state",
+                    detail,
+                ),
+                Q::NotCurrent { .. } => problem(
+                    StatusCode::CONFLICT,
+                    "not-current-visit",
+                    "The visit is no longer current at this counter",
                     detail,
                 ),
                 Q::CounterPaused(_) => problem(
@@ -341,8 +356,61 @@ impl IntoResponse for AppError {
                 "Scan no longer available",
                 detail,
             ),
+            AppError::DeskScan(e) => {
+                use crate::scanning::desk::DeskScanError as D;
+                match e {
+                    D::Unknown(_) => problem(
+                        StatusCode::NOT_FOUND,
+                        "unknown-finding",
+                        "Unknown finding",
+                        detail,
+                    ),
+                    D::NotPending => problem(
+                        StatusCode::CONFLICT,
+                        "finding-not-pending",
+                        "The finding does not wait for a consent",
+                        detail,
+                    ),
+                    D::NoConsent => problem(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "consent-required",
+                        "Consent not confirmed",
+                        detail,
+                    ),
+                    D::Queue(q) => AppError::Queue(q).into_response(),
+                }
+            }
+            AppError::CheckinRateLimited {
+                retry_after_secs, ..
+            } => with_retry_after(
+                problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "checkin-rate-limited",
+                    "Too many check-ins from this kiosk",
+                    detail,
+                ),
+                retry_after_secs,
+            ),
+            AppError::TooManyStreams {
+                retry_after_secs, ..
+            } => with_retry_after(
+                problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too-many-streams",
+                    "Too many live event streams",
+                    detail,
+                ),
+                retry_after_secs,
+            ),
         }
     }
+}
+
+fn with_retry_after(mut r: Response, secs: u64) -> Response {
+    if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 /// `Json` whose rejections are problem documents.

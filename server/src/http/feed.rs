@@ -262,11 +262,7 @@ pub async fn enable(State(st): State<AppState>, actor: super::admin::Actor) -> R
 }
 
 async fn stats(st: &AppState) -> std::result::Result<Stats, String> {
-    let push = st
-        .settings
-        .case_system
-        .as_ref()
-        .is_some_and(|c| c.url.is_some());
+    let push = st.case_system.current().is_some_and(|c| c.url.is_some());
     let probe = st.queue.db().run(move |tx| store::stats(tx, push));
     match tokio::time::timeout(std::time::Duration::from_secs(3), probe).await {
         Ok(Ok(s)) => Ok(s),
@@ -283,7 +279,7 @@ fn age_seconds(st: &AppState, s: &Stats) -> i64 {
 
 /// The `case_system` component of `/healthz`.
 pub async fn case_system_health(st: &AppState) -> ComponentHealth {
-    let Some(cs) = st.settings.case_system.as_ref() else {
+    let Some(cs) = st.case_system.current() else {
         return ComponentHealth {
             status: "not_configured".into(),
             detail: None,
@@ -334,9 +330,8 @@ pub async fn metrics_text(st: &AppState) -> String {
     let s = stats(st).await.unwrap_or_default();
     let age = age_seconds(st, &s);
     let disabled = st
-        .settings
         .case_system
-        .as_ref()
+        .current()
         .is_some_and(|c| c.url.is_some() && s.disabled_url == c.url);
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, value: i64| {

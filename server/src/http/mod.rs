@@ -6,25 +6,28 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod feed;
+pub mod limits;
 pub mod openapi;
 pub mod provisioning;
 pub mod public;
 pub mod scans;
+pub mod serve;
 pub mod sim;
 pub mod sse;
 pub mod stats;
-pub mod ui;
-
 #[cfg(test)]
 mod tests;
+pub mod ui;
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
@@ -57,6 +60,25 @@ pub struct AppState {
     pub scans: crate::scanning::hub::ScanHub,
     /// Accounts, sessions and API tokens.
     pub auth: crate::auth::Auth,
+    /// What the desks' office scanners found, held for the desk.
+    pub desk_scans: crate::scanning::desk::DeskScans,
+    /// Check-ins per kiosk, live streams at once.
+    pub limits: limits::Limits,
+    /// The case-system settings in effect (the admin screen changes them) and the
+    /// delivery worker that follows them.
+    pub case_system: crate::outbox::Live,
+}
+
+impl AppState {
+    /// What the case-system delivery worker runs with.
+    pub fn worker_env(&self) -> crate::outbox::WorkerEnv {
+        crate::outbox::WorkerEnv {
+            db: self.queue.db().clone(),
+            clock: self.clock.clone(),
+            bus: self.bus.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
 }
 
 /// Who may call a route.
@@ -164,6 +186,10 @@ pub const ROUTES: &[RouteSpec] = &[
     route!(Post "/api/v1/counters/{id}/call-next", Staff, api::call_next),
     route!(Post "/api/v1/counters/{id}/pause", Staff, api::pause),
     route!(Post "/api/v1/counters/{id}/resume", Staff, api::resume),
+    route!(Get "/api/v1/counters/{id}/findings", Staff, scans::findings),
+    route!(Get "/api/v1/counters/{id}/findings/stream", Staff, scans::findings_stream),
+    route!(Post "/api/v1/counters/{id}/findings/{finding}/confirm", Staff, scans::confirm_finding),
+    route!(Post "/api/v1/counters/{id}/findings/{finding}/dismiss", Staff, scans::dismiss_finding),
     route!(Get "/api/v1/tickets/{id}", Staff, api::ticket),
     route!(Post "/api/v1/tickets/{id}/recall", Staff, api::recall),
     route!(Post "/api/v1/tickets/{id}/start", Staff, api::start),
@@ -291,25 +317,188 @@ async fn enforce(
     }
     match authorize(&st, policy, &mut req).await {
         Ok(()) => next.run(req).await,
+        Err(error::AppError::Auth(AuthError::Unauthenticated)) if is_page_request(&req) => {
+            login_redirect(req.uri())
+        }
         Err(e) => e.into_response(),
     }
+}
+
+/// A browser opening a page (not the API, not a script asking for JSON).
+fn is_page_request(req: &Request) -> bool {
+    req.method() == Method::GET
+        && !req.uri().path().starts_with("/api/")
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"))
+}
+
+/// `303` to the admin login, which comes back to `uri` after the login.
+fn login_redirect(uri: &Uri) -> Response {
+    let target = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_string(), |p| p.as_str().to_string());
+    let mut next = String::new();
+    for b in target.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            next.push(char::from(b));
+        } else {
+            next.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let location = format!("/admin?next={next}");
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, location),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+/// The client's address, IPv4-mapped IPv6 addresses as IPv4 (unspecified when the
+/// request did not come over a socket, as in router tests).
+pub fn peer_ip(req: &Request) -> IpAddr {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| {
+            c.0.ip().to_canonical()
+        })
+}
+
+/// Check-ins per kiosk per minute: 429 with `Retry-After` beyond the limit.
+async fn limit_checkins(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    match st
+        .limits
+        .checkins
+        .take(peer_ip(&req), tokio::time::Instant::now())
+    {
+        Ok(()) => next.run(req).await,
+        Err(wait) => error::AppError::CheckinRateLimited {
+            per_minute: st.settings.checkins_per_minute,
+            retry_after_secs: limits::retry_after_secs(wait),
+        }
+        .into_response(),
+    }
+}
+
+/// How long a client refused a live stream should wait.
+const STREAM_RETRY_SECS: u64 = 5;
+
+/// Live streams at once: 503 with `Retry-After` when all slots are taken. The slot
+/// travels with the response body and is free again when the stream ends.
+async fn limit_streams(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    use futures::StreamExt;
+    let Some(slot) = st.limits.stream_slot() else {
+        return error::AppError::TooManyStreams {
+            max: st.settings.max_event_streams,
+            retry_after_secs: STREAM_RETRY_SECS,
+        }
+        .into_response();
+    };
+    let (parts, body) = next.run(req).await.into_parts();
+    let body = body.into_data_stream().map(move |chunk| {
+        let _held = &slot;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
+}
+
+/// HSTS on HTTPS answers: a year, this host only.
+const HSTS: &str = "max-age=31536000";
+
+/// With TLS on: HTTPS answers carry HSTS; plain HTTP from the LAN is redirected to
+/// HTTPS (301 for GET and HEAD, 308 otherwise, so a method and body are repeated),
+/// while the kiosk and display browsers on the appliance itself (loopback) are served.
+async fn transport(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(tls) = &st.settings.tls else {
+        return next.run(req).await;
+    };
+    match req.extensions().get::<serve::Transport>() {
+        Some(serve::Transport::Https) => {
+            let mut r = next.run(req).await;
+            r.headers_mut().insert(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static(HSTS),
+            );
+            r
+        }
+        Some(serve::Transport::Http) if !peer_ip(&req).is_loopback() => {
+            https_redirect(&req, tls.listen.port())
+        }
+        _ => next.run(req).await,
+    }
+}
+
+fn https_redirect(req: &Request, port: u16) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
+        .map(|a| a.host().to_string());
+    let Some(host) = host else {
+        return error::AppError::BadRequest(format!(
+            "this appliance is served over HTTPS on port {port}; send a Host header"
+        ))
+        .into_response();
+    };
+    let port = if port == 443 {
+        String::new()
+    } else {
+        format!(":{port}")
+    };
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let status = if matches!(*req.method(), Method::GET | Method::HEAD) {
+        StatusCode::MOVED_PERMANENTLY
+    } else {
+        StatusCode::PERMANENT_REDIRECT
+    };
+    (
+        status,
+        [
+            (header::LOCATION, format!("https://{host}{port}{path}")),
+            // A day, so that switching TLS off again is not cached for ever.
+            (header::CACHE_CONTROL, "max-age=86400".to_string()),
+        ],
+    )
+        .into_response()
 }
 
 async fn api_not_found(uri: Uri) -> error::AppError {
     error::AppError::NotFound(format!("no API route {}", uri.path()))
 }
 
-/// Paths outside the table: API paths get a problem, others a file of `kiosk-ui/`.
-async fn fallback(uri: Uri) -> Response {
+/// Paths outside the table: API paths get a problem, others a file of `kiosk-ui/`
+/// (within the request timeout, like every route).
+async fn fallback(State(st): State<AppState>, uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {
-        api_not_found(uri).await.into_response()
-    } else {
-        ui::asset(uri).await
+        return api_not_found(uri).await.into_response();
+    }
+    match tokio::time::timeout(st.settings.request_timeout, ui::asset(uri)).await {
+        Ok(r) => r,
+        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
     }
 }
 
-/// Server-Sent Event streams: exempt from the request timeout.
-const LIVE_STREAMS: &[&str] = &["/api/v1/events", "/api/v1/kiosk/scans"];
+/// Server-Sent Event streams: exempt from the request timeout, counted against
+/// `max_event_streams`.
+pub const LIVE_STREAMS: &[&str] = &[
+    "/api/v1/events",
+    "/api/v1/kiosk/scans",
+    "/api/v1/counters/{id}/findings/stream",
+];
+
+/// Routes limited per kiosk by `checkins_per_minute`.
+pub const RATE_LIMITED: &[&str] = &["/api/v1/checkins"];
+
+/// The request timeout of a route: every route has one but the live streams.
+pub fn route_timeout(path: &str, request_timeout: Duration) -> Option<Duration> {
+    (!LIVE_STREAMS.contains(&path)).then_some(request_timeout)
+}
 
 /// The whole HTTP surface of the appliance, built from [`ROUTES`].
 pub fn app(state: AppState) -> Router {
@@ -320,11 +509,17 @@ pub fn app(state: AppState) -> Router {
         // route_layer: a wrong method stays 405 instead of becoming 401.
         let mut mr = (spec.handler)(spec.verb.filter())
             .route_layer(from_fn_with_state((state.clone(), spec.policy), enforce));
+        if RATE_LIMITED.contains(&spec.path) {
+            mr = mr.route_layer(from_fn_with_state(state.clone(), limit_checkins));
+        }
+        if LIVE_STREAMS.contains(&spec.path) {
+            mr = mr.route_layer(from_fn_with_state(state.clone(), limit_streams));
+        }
         // Live streams run for hours; everything else has the request timeout.
-        if spec.path.starts_with("/api/v1/") && !LIVE_STREAMS.contains(&spec.path) {
+        if let Some(t) = route_timeout(spec.path, timeout) {
             mr = mr.layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
-                timeout,
+                t,
             ));
         }
         let merged = match paths.remove(spec.path) {
@@ -340,5 +535,6 @@ pub fn app(state: AppState) -> Router {
     router
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(from_fn_with_state(state.clone(), transport))
         .with_state(state)
 }

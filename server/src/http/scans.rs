@@ -1,31 +1,36 @@
-//! Scans at the kiosk over HTTP: the kiosk screen's live stream of scan results
-//! (`GET /api/v1/kiosk/scans`) and demo mode's simulated scanner
-//! (`POST /api/v1/sim/scan`).
+//! Scans over HTTP: the kiosk screen's live stream of scan results
+//! (`GET /api/v1/kiosk/scans`), demo mode's simulated scanner (`POST /api/v1/sim/scan`), and
+//! the desks' office-scanner findings (`/api/v1/counters/{id}/findings…`, staff only).
 //!
 //! The stream can carry a visitor's name (for the consent screen), so it is served only
 //! to the kiosk browser on the appliance itself (loopback); the display's public event
 //! stream never sees a scan.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, Sse};
 use base64::Engine as _;
 use futures::Stream;
 use serde::Deserialize;
-use tokio::sync::{broadcast, watch};
 
 use super::AppState;
-use super::error::{AppError, AppJson, Result};
+use super::admin::Actor;
+use super::error::{AppError, AppJson, AppPath, Result};
+use super::sse::{Step, hello, live_stream};
+use crate::queue::Ticket;
+use crate::scanning::desk::Finding;
 use crate::scanning::hub::KioskScan;
 
 /// Whether the request came over loopback (the kiosk browser on the appliance).
 pub(crate) fn from_loopback(req: &Request) -> bool {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|c| c.0.ip().is_loopback())
+        .is_some_and(|c| c.0.ip().to_canonical().is_loopback())
 }
 
 fn scan_event(s: &KioskScan) -> Event {
@@ -36,7 +41,8 @@ fn scan_event(s: &KioskScan) -> Event {
 
 #[utoipa::path(get, path = "/api/v1/kiosk/scans", tag = "kiosk",
     responses((status = 200, description = "text/event-stream of scan results (event `scan`); loopback only", content_type = "text/event-stream"),
-        (status = 403, body = super::error::Problem)))]
+        (status = 403, body = super::error::Problem),
+        (status = 503, description = "all `max_event_streams` are in use; see `Retry-After`", body = super::error::Problem)))]
 pub async fn stream(
     State(st): State<AppState>,
     req: Request,
@@ -46,40 +52,17 @@ pub async fn stream(
             "scan results are only served to the kiosk on this appliance (loopback)".into(),
         ));
     }
-    struct Cursor {
-        live: broadcast::Receiver<KioskScan>,
-        shutdown: watch::Receiver<bool>,
-        first: bool,
-    }
-    let cursor = Cursor {
-        live: st.scans.subscribe(),
-        shutdown: st.shutdown.clone(),
-        first: true,
-    };
-    let stream = futures::stream::unfold(cursor, |mut c| async move {
-        if *c.shutdown.borrow() {
-            return None;
-        }
-        if c.first {
-            c.first = false;
-            let hello = Event::default()
-                .retry(Duration::from_millis(1000))
-                .comment("lotse scans");
-            return Some((Ok(hello), c));
-        }
-        loop {
-            tokio::select! {
-                _ = c.shutdown.changed() => return None,
-                r = c.live.recv() => match r {
-                    Ok(s) => return Some((Ok(scan_event(&s)), c)),
-                    // A scan missed while lagging is simply scanned again.
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                },
-            }
-        }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(live_stream(
+        hello("lotse scans"),
+        VecDeque::new(),
+        st.scans.subscribe(),
+        st.shutdown.clone(),
+        |s: Option<KioskScan>| match s {
+            Some(s) => Step::Send(scan_event(&s)),
+            // A scan missed while lagging is simply scanned again.
+            None => Step::Skip,
+        },
+    ))
 }
 
 /// A simulated scan: the text a hand scanner or MRZ reader would type, or an image
@@ -121,4 +104,91 @@ pub async fn simulate(
             "send exactly one of \"text\" and \"image_base64\"".into(),
         )),
     }
+}
+
+/// The desk's answer to an ID document finding.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentBody {
+    /// `true`: the visitor agreed that names and birth date are stored and passed on.
+    pub consent: bool,
+}
+
+async fn existing_counter(st: &AppState, id: &str) -> Result<()> {
+    st.queue.current_at_counter(id).await?;
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/api/v1/counters/{id}/findings", tag = "desk",
+    params(("id" = String, Path, description = "counter id")),
+    responses((status = 200, description = "what the counter's office scanner found, oldest first (names only while waiting for consent)"),
+        (status = 404, body = super::error::Problem)))]
+pub async fn findings(
+    State(st): State<AppState>,
+    AppPath(id): AppPath<String>,
+) -> Result<AppJson<Vec<Finding>>> {
+    existing_counter(&st, &id).await?;
+    Ok(AppJson(st.desk_scans.list(&id)))
+}
+
+fn findings_event(list: &[Finding]) -> Event {
+    Event::default()
+        .event("findings")
+        .data(serde_json::to_string(list).unwrap_or_default())
+}
+
+#[utoipa::path(get, path = "/api/v1/counters/{id}/findings/stream", tag = "desk",
+    params(("id" = String, Path, description = "counter id")),
+    responses((status = 200, description = "text/event-stream: event `findings` with the counter's whole list, at once and after every change", content_type = "text/event-stream"),
+        (status = 404, body = super::error::Problem)))]
+pub async fn findings_stream(
+    State(st): State<AppState>,
+    AppPath(id): AppPath<String>,
+) -> Result<Sse<impl Stream<Item = std::result::Result<Event, Infallible>>>> {
+    existing_counter(&st, &id).await?;
+    let desk = st.desk_scans.clone();
+    let first = findings_event(&desk.list(&id)).retry(Duration::from_millis(1000));
+    Ok(live_stream(
+        first,
+        VecDeque::new(),
+        desk.subscribe(),
+        st.shutdown.clone(),
+        move |changed: Option<String>| match changed {
+            // Missed changes (None): the whole list is sent anyway.
+            Some(ref counter) if *counter != id => Step::Skip,
+            _ => Step::Send(findings_event(&desk.list(&id))),
+        },
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/counters/{id}/findings/{finding}/confirm", tag = "desk",
+    request_body = ConsentBody,
+    params(("id" = String, Path, description = "counter id"), ("finding" = String, Path, description = "finding id")),
+    responses((status = 200, body = Ticket, description = "names and birth date stored with the visit and forwarded"),
+        (status = 404, body = super::error::Problem), (status = 409, body = super::error::Problem),
+        (status = 422, body = super::error::Problem)))]
+pub async fn confirm_finding(
+    State(st): State<AppState>,
+    actor: Actor,
+    AppPath((id, finding)): AppPath<(String, String)>,
+    AppJson(body): AppJson<ConsentBody>,
+) -> Result<AppJson<Ticket>> {
+    Ok(AppJson(
+        st.desk_scans
+            .confirm(&id, &finding, body.consent, &actor.0)
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/counters/{id}/findings/{finding}/dismiss", tag = "desk",
+    params(("id" = String, Path, description = "counter id"), ("finding" = String, Path, description = "finding id")),
+    responses((status = 204, description = "dropped; nothing of it was stored"),
+        (status = 404, body = super::error::Problem)))]
+pub async fn dismiss_finding(
+    State(st): State<AppState>,
+    actor: Actor,
+    AppPath((id, finding)): AppPath<(String, String)>,
+) -> Result<StatusCode> {
+    st.desk_scans.dismiss(&id, &finding, &actor.0).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

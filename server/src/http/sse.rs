@@ -1,4 +1,5 @@
-//! `GET /api/v1/events`: Server-Sent Events of every queue change.
+//! `GET /api/v1/events`: Server-Sent Events of every queue change; and [`live_stream`], the
+//! loop every live stream (display, kiosk scans, desk findings) runs on.
 //!
 //! A client that reconnects with `Last-Event-ID` first gets what it missed from the
 //! event log, then live events. The subscription is taken before the log is read, and
@@ -24,12 +25,76 @@ use crate::storage::{CommittedEvent, StorageError};
 const REPLAY_PAGE: u32 = 2000;
 const REPLAY_MAX: usize = 50_000;
 
-struct Cursor {
-    replay: VecDeque<CommittedEvent>,
-    live: broadcast::Receiver<Arc<CommittedEvent>>,
-    last: i64,
+/// What a live stream does with the next broadcast message.
+pub(super) enum Step {
+    Send(Event),
+    Skip,
+    End,
+}
+
+/// A live stream: `first`, then `next` applied to each of `replay` and then to each message
+/// broadcast on `live`, until shutdown. A subscriber that fell behind the broadcast gets
+/// `next(None)`: each stream decides what missed messages mean (end and replay, skip,
+/// resend the whole state). Comments every 15 s keep proxies from closing idle streams.
+pub(super) fn live_stream<T: Clone + Send + 'static>(
+    first: Event,
+    replay: VecDeque<T>,
+    live: broadcast::Receiver<T>,
     shutdown: watch::Receiver<bool>,
-    first: bool,
+    next: impl FnMut(Option<T>) -> Step + Send + 'static,
+) -> Sse<impl Stream<Item = std::result::Result<Event, Infallible>>> {
+    struct Cursor<T, F> {
+        first: Option<Event>,
+        replay: VecDeque<T>,
+        live: broadcast::Receiver<T>,
+        shutdown: watch::Receiver<bool>,
+        next: F,
+    }
+    let cursor = Cursor {
+        first: Some(first),
+        replay,
+        live,
+        shutdown,
+        next,
+    };
+    let stream = futures::stream::unfold(cursor, |mut c| async move {
+        if *c.shutdown.borrow() {
+            return None;
+        }
+        if let Some(first) = c.first.take() {
+            return Some((Ok(first), c));
+        }
+        while let Some(item) = c.replay.pop_front() {
+            match (c.next)(Some(item)) {
+                Step::Send(e) => return Some((Ok(e), c)),
+                Step::Skip => {}
+                Step::End => return None,
+            }
+        }
+        loop {
+            let item = tokio::select! {
+                _ = c.shutdown.changed() => return None,
+                r = c.live.recv() => match r {
+                    Ok(item) => Some(item),
+                    Err(broadcast::error::RecvError::Lagged(_)) => None,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+            };
+            match (c.next)(item) {
+                Step::Send(e) => return Some((Ok(e), c)),
+                Step::Skip => {}
+                Step::End => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// Tells EventSource to come back quickly after a server restart.
+pub(super) fn hello(comment: &str) -> Event {
+    Event::default()
+        .retry(Duration::from_millis(1000))
+        .comment(comment)
 }
 
 fn sse_event(e: &CommittedEvent) -> Event {
@@ -41,7 +106,8 @@ fn sse_event(e: &CommittedEvent) -> Event {
 
 #[utoipa::path(get, path = "/api/v1/events", tag = "display",
     params(("Last-Event-ID" = Option<i64>, Header, description = "replay events after this id")),
-    responses((status = 200, description = "text/event-stream of queue events", content_type = "text/event-stream")))]
+    responses((status = 200, description = "text/event-stream of queue events", content_type = "text/event-stream"),
+        (status = 503, description = "all `max_event_streams` are in use; see `Retry-After`", body = super::error::Problem)))]
 pub async fn events(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -52,9 +118,7 @@ pub async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse::<i64>().ok());
     let mut replay = VecDeque::new();
-    let mut last = 0;
-    if let Some(after) = last_seen {
-        last = after;
+    if let Some(mut last) = last_seen {
         loop {
             let page = st
                 .queue
@@ -73,43 +137,23 @@ pub async fn events(
             }
         }
     }
-    let cursor = Cursor {
+    let replay = replay.into_iter().map(Arc::new).collect();
+    // Replayed events pass the same filter as live ones, from where the client was.
+    let mut last = last_seen.unwrap_or(0);
+    Ok(live_stream(
+        hello("lotse"),
         replay,
         live,
-        last,
-        shutdown: st.shutdown.clone(),
-        first: true,
-    };
-    let stream = futures::stream::unfold(cursor, |mut c| async move {
-        if *c.shutdown.borrow() {
-            return None;
-        }
-        if c.first {
-            c.first = false;
-            // Tell EventSource to come back quickly after a server restart.
-            let hello = Event::default()
-                .retry(Duration::from_millis(1000))
-                .comment("lotse");
-            return Some((Ok(hello), c));
-        }
-        if let Some(e) = c.replay.pop_front() {
-            return Some((Ok(sse_event(&e)), c));
-        }
-        loop {
-            tokio::select! {
-                _ = c.shutdown.changed() => return None,
-                r = c.live.recv() => match r {
-                    Ok(e) if e.id > c.last => {
-                        c.last = e.id;
-                        return Some((Ok(sse_event(&e)), c));
-                    }
-                    Ok(_) => continue,
-                    // Too slow to keep up: end the stream; the client reconnects
-                    // with Last-Event-ID and replays from the log.
-                    Err(_) => return None,
-                },
+        st.shutdown.clone(),
+        move |e| match e {
+            Some(e) if e.id > last => {
+                last = e.id;
+                Step::Send(sse_event(&e))
             }
-        }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+            Some(_) => Step::Skip,
+            // Too slow to keep up: end the stream; the client reconnects with
+            // Last-Event-ID and replays from the log.
+            None => Step::End,
+        },
+    ))
 }

@@ -1,9 +1,232 @@
-//! HTTP through the real router on a whole appliance (`crate::testing`): regression
-//! tests for what the `api_json` fuzz target found.
+//! The router of a real appliance (SQLite file, demo site) called in-process, with the
+//! peer address and transport a listener would attach: who is redirected to HTTPS,
+//! who gets HSTS, where a browser without a session is sent. And, on a whole appliance
+//! from `crate::testing`, regression tests for what the `api_json` fuzz target found.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use tower::ServiceExt;
+
+use super::serve::Transport;
+use crate::appliance::Appliance;
+use crate::clock::SystemClock;
+use crate::config::{Settings, TlsSettings};
 use crate::testing::{TestApp, TestScan};
 
-async fn app() -> (TestApp, tempfile::TempDir) {
+struct Fixture {
+    app: axum::Router,
+    appliance: Appliance,
+    _dir: tempfile::TempDir,
+}
+
+async fn appliance(tls: bool) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::demo(None).unwrap();
+    if tls {
+        let pair =
+            crate::tls::self_signed(&["lotse.local".into()], chrono::Utc::now(), 30).unwrap();
+        let (cert, key) = crate::tls::write_pair(&dir.path().join("tls"), &pair, false).unwrap();
+        settings.tls = Some(TlsSettings {
+            cert,
+            key,
+            listen: "0.0.0.0:8443".parse().unwrap(),
+        });
+    }
+    let appliance = Appliance::start(settings, &dir.path().join("data"), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    Fixture {
+        app: super::app(appliance.state.clone()),
+        appliance,
+        _dir: dir,
+    }
+}
+
+fn request(
+    method: &str,
+    uri: &str,
+    peer: &str,
+    transport: Transport,
+    host: Option<&str>,
+) -> Request<Body> {
+    let mut b = Request::builder().method(method).uri(uri);
+    if let Some(h) = host {
+        b = b.header(header::HOST, h);
+    }
+    let body = if method == "POST" {
+        b = b.header(header::CONTENT_TYPE, "application/json");
+        Body::from(r#"{"service":"general","language":"de"}"#)
+    } else {
+        Body::empty()
+    };
+    let mut req = b.body(body).unwrap();
+    let peer: SocketAddr = peer.parse().unwrap();
+    req.extensions_mut().insert(ConnectInfo(peer));
+    req.extensions_mut().insert(transport);
+    req
+}
+
+async fn call(f: &Fixture, req: Request<Body>) -> axum::response::Response {
+    f.app.clone().oneshot(req).await.unwrap()
+}
+
+fn location(r: &axum::response::Response) -> &str {
+    r.headers()[header::LOCATION].to_str().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tls_the_lan_is_sent_to_https_and_loopback_is_served() {
+    let f = appliance(true).await;
+    let lan = "192.168.10.31:50123";
+    let host = Some("lotse.local:8080");
+
+    let r = call(
+        &f,
+        request("GET", "/kiosk?lang=uk", lan, Transport::Http, host),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(location(&r), "https://lotse.local:8443/kiosk?lang=uk");
+    assert!(r.headers().get(header::STRICT_TRANSPORT_SECURITY).is_none());
+    // A POST is repeated with its method and body: 308, and nothing is done over HTTP.
+    let r = call(
+        &f,
+        request("POST", "/api/v1/checkins", lan, Transport::Http, host),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(location(&r), "https://lotse.local:8443/api/v1/checkins");
+    let waiting: u32 = f
+        .appliance
+        .state
+        .queue
+        .services()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.waiting)
+        .sum();
+    assert_eq!(waiting, 0, "no ticket was issued over plain HTTP");
+    // IPv6 hosts keep their brackets; an IPv6 LAN peer is redirected too.
+    let r = call(
+        &f,
+        request(
+            "GET",
+            "/desk",
+            "[fd00::5]:4000",
+            Transport::Http,
+            Some("[fd00::2]:8080"),
+        ),
+    )
+    .await;
+    assert_eq!(location(&r), "https://[fd00::2]:8443/desk");
+    // Without a Host header there is nowhere to send the client.
+    let r = call(&f, request("GET", "/desk", lan, Transport::Http, None)).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // The kiosk and display on the appliance itself use loopback HTTP, also as
+    // IPv4-mapped IPv6 (a listener on [::]).
+    for peer in ["127.0.0.1:40000", "[::1]:40000", "[::ffff:127.0.0.1]:40000"] {
+        let r = call(&f, request("GET", "/kiosk", peer, Transport::Http, host)).await;
+        assert_eq!(r.status(), StatusCode::OK, "{peer}");
+        assert!(r.headers().get(header::STRICT_TRANSPORT_SECURITY).is_none());
+        let r = call(
+            &f,
+            request("POST", "/api/v1/checkins", peer, Transport::Http, host),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{peer}");
+    }
+    // HTTPS answers carry HSTS, for everyone.
+    let r = call(&f, request("GET", "/desk", lan, Transport::Https, host)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()[header::STRICT_TRANSPORT_SECURITY],
+        "max-age=31536000"
+    );
+    let r = call(
+        &f,
+        request("GET", "/api/v1/nope", lan, Transport::Https, host),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.headers().contains_key(header::STRICT_TRANSPORT_SECURITY));
+    assert!(f.appliance.tls_fingerprint().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_tls_everyone_gets_plain_http() {
+    let f = appliance(false).await;
+    let r = call(
+        &f,
+        request(
+            "GET",
+            "/kiosk",
+            "192.168.10.31:50123",
+            Transport::Http,
+            Some("lotse.local:8080"),
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get(header::STRICT_TRANSPORT_SECURITY).is_none());
+    assert!(f.appliance.tls_fingerprint().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_without_a_session_is_sent_to_the_login_and_scripts_get_401() {
+    let f = appliance(false).await;
+    let page = |accept: &str| {
+        let mut r = request(
+            "GET",
+            "/admin/stats?from=2026-01-01&to=2026-01-31",
+            "127.0.0.1:1",
+            Transport::Http,
+            Some("127.0.0.1:8080"),
+        );
+        r.headers_mut()
+            .insert(header::ACCEPT, accept.parse().unwrap());
+        r
+    };
+    let r = call(&f, page("text/html,application/xhtml+xml,*/*;q=0.8")).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&r),
+        "/admin?next=/admin/stats%3Ffrom%3D2026-01-01%26to%3D2026-01-31"
+    );
+    let r = call(&f, page("*/*")).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // The API never redirects, whatever the client accepts.
+    let mut req = request("GET", "/api/v1/queue", "127.0.0.1:1", Transport::Http, None);
+    req.headers_mut()
+        .insert(header::ACCEPT, "text/html".parse().unwrap());
+    assert_eq!(call(&f, req).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn every_route_but_the_live_streams_has_the_request_timeout() {
+    let t = std::time::Duration::from_secs(10);
+    for spec in super::ROUTES {
+        let live = super::LIVE_STREAMS.contains(&spec.path);
+        assert_eq!(
+            super::route_timeout(spec.path, t).is_none(),
+            live,
+            "{spec:?}"
+        );
+    }
+    for path in super::LIVE_STREAMS {
+        assert!(
+            super::ROUTES.iter().any(|r| r.path == *path),
+            "{path} is routed"
+        );
+    }
+}
+
+async fn testing_app() -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start(dir.path()).await.unwrap();
     (app, dir)
@@ -13,7 +236,7 @@ async fn app() -> (TestApp, tempfile::TempDir) {
 /// had to scan the appointment code or ID card again.
 #[tokio::test]
 async fn a_refused_checkin_keeps_its_scans() {
-    let (app, _dir) = app().await;
+    let (app, _dir) = testing_app().await;
     let appointment = app.scan(TestScan::Appointment("residence")).unwrap();
     let id_card = app.scan(TestScan::IdCard).unwrap();
     let before = app.snapshot().await;
@@ -55,7 +278,7 @@ async fn a_refused_checkin_keeps_its_scans() {
 /// 413 instead of a problem document.
 #[tokio::test]
 async fn a_feed_ack_over_the_body_limit_is_a_problem() {
-    let (app, _dir) = app().await;
+    let (app, _dir) = testing_app().await;
     let body = format!(
         "{{\"cursor\": 0}}{}",
         " ".repeat(app.state.settings.max_body_bytes)

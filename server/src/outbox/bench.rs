@@ -154,7 +154,8 @@ async fn drain_in(
     std::fs::write(
         &config,
         format!(
-            "[case_system]\nurl = \"http://{addr}/hook\"\nsecret = \"{SECRET}\"\nretry_initial = \"100ms\"\nretry_max = \"1s\"\n"
+            "[case_system]\nurl = \"http://{addr}/hook\"\nsecret = \"{SECRET}\"\nretry_initial = \"100ms\"\nretry_max = \"1s\"\n{}",
+            crate::bench::BENCH_LIMITS
         ),
     )?;
     let started = Instant::now();

@@ -15,7 +15,8 @@ use crate::queue::Ticket;
 use crate::storage::{StorageError, Tx};
 
 /// Version of the event format; a breaking change gets a new major number.
-pub const SPEC_VERSION: &str = "1.0";
+/// 1.1 added the event type `visit.identified`.
+pub const SPEC_VERSION: &str = "1.1";
 
 /// The case-system event of a queue event, or `None` when it has none
 /// (`ticket.started`: its time is part of `visit.completed`).
@@ -27,6 +28,7 @@ pub fn event_type(kind: &str) -> Option<&'static str> {
         "ticket.no_show" => "visit.no_show",
         "ticket.transferred" => "visit.transferred",
         "ticket.cancelled" => "visit.cancelled",
+        "ticket.identified" => "visit.identified",
         _ => return None,
     })
 }

@@ -94,8 +94,18 @@ pub fn start(
     bus: &EventBus,
     shutdown: watch::Receiver<bool>,
 ) -> OutboxHandle {
+    start_with(db, clock, settings.case_system.clone(), bus, shutdown)
+}
+
+/// [`start`] with the case-system settings given directly.
+pub fn start_with(
+    db: Db,
+    clock: Arc<dyn Clock>,
+    cs: Option<CaseSystemSettings>,
+    bus: &EventBus,
+    shutdown: watch::Receiver<bool>,
+) -> OutboxHandle {
     let (stop, stop_rx) = watch::channel(false);
-    let cs = settings.case_system.clone();
     let worker = match cs.as_ref().filter(|c| c.url.is_some()) {
         None => None,
         Some(c) => match transport::HttpTransport::new(c) {
@@ -153,6 +163,81 @@ impl OutboxHandle {
                 .is_err()
         {
             t.abort();
+        }
+    }
+}
+
+/// The case-system settings in effect and the worker that follows them: the admin
+/// screen changes them while the appliance runs, so whoever needs them (the worker,
+/// `/healthz`, `/metrics`, the retention purge) asks here, not the configuration.
+#[derive(Clone, Debug)]
+pub struct Live {
+    /// `[case_system]` of the configuration file, under the admin's override.
+    file: Option<CaseSystemSettings>,
+    current: Arc<std::sync::RwLock<Option<CaseSystemSettings>>>,
+    worker: Arc<tokio::sync::Mutex<Option<OutboxHandle>>>,
+}
+
+/// What a running worker needs besides its settings.
+#[derive(Clone, Debug)]
+pub struct WorkerEnv {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub bus: EventBus,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Live {
+    /// `file`: the configuration's section; `current`: in effect (override applied).
+    pub fn new(file: Option<CaseSystemSettings>, current: Option<CaseSystemSettings>) -> Live {
+        Live {
+            file,
+            current: Arc::new(std::sync::RwLock::new(current)),
+            worker: Arc::default(),
+        }
+    }
+
+    /// The configuration file's `[case_system]`, before the admin's override.
+    pub fn file(&self) -> Option<&CaseSystemSettings> {
+        self.file.as_ref()
+    }
+
+    /// The settings in effect.
+    pub fn current(&self) -> Option<CaseSystemSettings> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Starts the worker for the settings in effect.
+    pub async fn start(&self, env: &WorkerEnv) {
+        let cs = self.current();
+        let mut w = self.worker.lock().await;
+        if let Some(old) = w.take() {
+            old.stop().await;
+        }
+        *w = Some(start_with(
+            env.db.clone(),
+            env.clock.clone(),
+            cs,
+            &env.bus,
+            env.shutdown.clone(),
+        ));
+    }
+
+    /// New settings take effect at once: the running worker stops (a request in flight
+    /// is sent again later; the receiver deduplicates) and one for `cs` starts.
+    pub async fn replace(&self, cs: Option<CaseSystemSettings>, env: &WorkerEnv) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = cs;
+        self.start(env).await;
+        tracing::info!("case system: the changed settings apply now");
+    }
+
+    /// Stops the worker (at shutdown).
+    pub async fn stop(&self) {
+        if let Some(w) = self.worker.lock().await.take() {
+            w.stop().await;
         }
     }
 }

@@ -345,7 +345,7 @@ async fn every_visit_change_writes_its_event_in_the_same_transaction() {
         ]
     );
     let done = &events[3].2;
-    assert_eq!(done["spec_version"], "1.0");
+    assert_eq!(done["spec_version"], "1.1");
     assert_eq!(done["site_id"], "demo");
     assert_eq!(done["device_id"], "demo-hub");
     assert_eq!(done["data"]["waiting_seconds"], 12 * 60);

@@ -409,3 +409,178 @@ fn a_secret_written_as_a_number_is_not_repeated() {
         assert!(got[0].contains("quoted string"), "{got:#?}");
     }
 }
+
+#[test]
+fn a_hub_with_tls_gets_a_certificate_that_the_configuration_names() {
+    let boot = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let file = boot.path().join("lotse-provision.toml");
+    let src = format!(
+        "{}\n[tls]\nself_signed = true\nnames = [\"empfang.kreis-muster.de\"]\n",
+        HUB.replace(
+            "[site]",
+            "[network.static]\naddress = \"192.168.10.20/24\"\n\n[site]"
+        )
+    );
+    fs::write(&file, &src).unwrap();
+    let p = parse(&src, boot.path()).unwrap();
+    assert_eq!(
+        p.tls,
+        Some(ProvisionTls::SelfSigned {
+            names: vec!["empfang.kreis-muster.de".into()]
+        })
+    );
+    let Outcome::Applied { applied, .. } = run(&file, root.path()).unwrap() else {
+        panic!("not applied")
+    };
+    let r = root.path();
+    let cfg = fs::read_to_string(r.join(CONFIG)).unwrap();
+    let s = Settings::from_toml(&cfg).unwrap();
+    let tls = s.tls.expect("TLS is on");
+    assert_eq!(tls.cert, Path::new("/etc/lotse/tls/cert.pem"));
+    assert_eq!(tls.key, Path::new("/etc/lotse/tls/key.pem"));
+    assert_eq!(tls.listen, "0.0.0.0:8443".parse().unwrap());
+    assert_eq!(s.listen.port(), 8081, "the rest of [server] stays");
+    let mode = |rel: &str| fs::metadata(r.join(rel)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(TLS_KEY), 0o640);
+    assert_eq!(mode(TLS_CERT), 0o644);
+    let ck = crate::tls::load(&r.join(TLS_CERT), &r.join(TLS_KEY)).unwrap();
+    let spki = crate::tls::spki_sha256(&ck).unwrap();
+    assert!(
+        applied.notes.iter().any(|n| n.contains(&spki)),
+        "{:?}",
+        applied.notes
+    );
+    // The certificate names the host as the LAN reaches it.
+    let pem = fs::read_to_string(r.join(TLS_CERT)).unwrap();
+    use rustls::pki_types::pem::PemObject;
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let text = String::from_utf8_lossy(der.as_ref());
+    for name in [
+        "kim-empfang",
+        "kim-empfang.local",
+        "empfang.kreis-muster.de",
+    ] {
+        assert!(text.contains(name), "{name} not in the certificate");
+    }
+    assert!(
+        der.as_ref().windows(4).any(|w| w == [192, 168, 10, 20]),
+        "static address"
+    );
+    // Provisioning again keeps the certificate browsers may trust by now.
+    fs::write(&file, &src).unwrap();
+    let Outcome::Applied { applied, .. } = run(&file, root.path()).unwrap() else {
+        panic!("not applied")
+    };
+    assert_eq!(fs::read_to_string(r.join(TLS_CERT)).unwrap(), pem);
+    assert!(applied.notes.iter().any(|n| n.starts_with("kept")));
+}
+
+#[test]
+fn a_certificate_from_the_boot_partition_is_checked_copied_and_its_key_wiped() {
+    let boot = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let pair = crate::tls::self_signed(&["kim-empfang".into()], chrono::Utc::now(), 30).unwrap();
+    let other = crate::tls::self_signed(&["x".into()], chrono::Utc::now(), 30).unwrap();
+    fs::write(boot.path().join("hub.pem"), &pair.cert_pem).unwrap();
+    fs::write(boot.path().join("hub.key"), &pair.key_pem).unwrap();
+    fs::write(boot.path().join("wrong.key"), &other.key_pem).unwrap();
+    let file = boot.path().join("lotse-provision.toml");
+    // A key that does not fit: a problem at the cert line, nothing applied.
+    let bad = format!("{HUB}\n[tls]\ncert = \"hub.pem\"\nkey = \"wrong.key\"\n");
+    let p = parse(&bad, boot.path()).unwrap_err();
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].key, "tls.cert");
+    assert_eq!(p[0].line, Some(36), "{p:?}");
+    assert!(p[0].message.contains("does not belong"), "{p:?}");
+
+    let src = format!("{HUB}\n[tls]\ncert = \"hub.pem\"\nkey = \"hub.key\"\n");
+    fs::write(&file, &src).unwrap();
+    assert!(matches!(
+        run(&file, root.path()).unwrap(),
+        Outcome::Applied { .. }
+    ));
+    assert_eq!(
+        fs::read_to_string(root.path().join(TLS_CERT)).unwrap(),
+        pair.cert_pem
+    );
+    assert!(root.path().join(TLS_KEY).exists());
+    assert!(!boot.path().join("hub.key").exists(), "the key is wiped");
+    assert!(boot.path().join("hub.pem").exists());
+    let cfg = fs::read_to_string(root.path().join(CONFIG)).unwrap();
+    assert!(Settings::from_toml(&cfg).unwrap().tls.is_some(), "{cfg}");
+}
+
+#[test]
+fn tls_problems_point_at_their_lines() {
+    let lines =
+        |src: &str| -> Vec<String> { problems(src).iter().map(|p| p.to_string()).collect() };
+    // Both ways at once; names only for a generated certificate.
+    let t = lines(&format!(
+        "{HUB}\n[tls]\nself_signed = true\ncert = \"hub.pem\"\n"
+    ));
+    assert_eq!(
+        t,
+        ["line 37: tls: give either self_signed = true or cert and key, not both"]
+    );
+    let t = lines(&format!("{HUB}\n[tls]\nnames = [\"a\"]\n"));
+    assert_eq!(t.len(), 2, "{t:#?}");
+    assert!(
+        t[0].starts_with("line 35: tls: set self_signed = true"),
+        "{t:#?}"
+    );
+    assert!(
+        t[1].starts_with("line 36: tls.names: only with self_signed"),
+        "{t:#?}"
+    );
+    // The certificate comes from [tls] only.
+    let t = lines(&format!(
+        "{}\n[tls]\nself_signed = true\n",
+        HUB.replace(
+            "listen = \"0.0.0.0:8081\"",
+            "listen = \"0.0.0.0:8081\"\ntls_cert = \"/x.pem\""
+        )
+    ));
+    assert_eq!(t.len(), 1, "{t:#?}");
+    assert!(
+        t[0].starts_with("line 21: server.tls_cert: the certificate comes from"),
+        "{t:#?}"
+    );
+    // Satellites: no [tls]; hub_spki only with an https hub, and well-formed.
+    let sat = "[device]\nrole = \"display\"\nhostname = \"kim-wartezimmer\"\nhub = \"http://kim-empfang.local:8081\"\nhub_spki = \"abc\"\n\n[site]\nid = \"kim-musterstadt\"\n\n[tls]\nself_signed = true\n";
+    let t = lines(sat);
+    assert_eq!(t.len(), 2, "{t:#?}");
+    assert!(
+        t[0].starts_with("line 5: device.hub_spki: is not a base64 SHA-256"),
+        "{t:#?}"
+    );
+    assert!(
+        t[1].starts_with("line 10: tls: only the hub serves HTTPS"),
+        "{t:#?}"
+    );
+    let spki = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+    let t = lines(&format!(
+        "[device]\nrole = \"display\"\nhostname = \"w\"\nhub = \"http://h:8081\"\nhub_spki = \"{spki}\"\n[site]\nid = \"k\"\n"
+    ));
+    assert!(
+        t[0].starts_with("line 5: device.hub_spki: only for a hub reached over HTTPS"),
+        "{t:#?}"
+    );
+}
+
+#[test]
+fn a_display_trusts_its_self_signed_hub_by_the_key_alone() {
+    let root = tempfile::tempdir().unwrap();
+    let spki = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+    let src = format!(
+        "[device]\nrole = \"display\"\nhostname = \"w\"\nhub = \"https://kim-empfang.local:8443\"\nhub_spki = \"{spki}\"\n[site]\nid = \"k\"\n"
+    );
+    let p = parse(&src, Path::new("/boot")).unwrap();
+    p.apply(root.path()).unwrap();
+    assert_eq!(
+        fs::read_to_string(root.path().join(KIOSK_ENV)).unwrap(),
+        format!(
+            "LOTSE_KIOSK_URL=https://kim-empfang.local:8443/display\nLOTSE_KIOSK_FLAGS=--user-data-dir=/run/lotse-kiosk/chromium --ignore-certificate-errors-spki-list={spki}\n"
+        )
+    );
+}

@@ -43,6 +43,8 @@ pub enum QueueError {
     SameService(String, String),
     #[error("\"{0}\" is not a supported language code")]
     UnknownLanguage(String),
+    #[error("ticket {number} is no longer the current visit at counter \"{counter}\"")]
+    NotCurrent { number: String, counter: String },
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -147,6 +149,35 @@ impl Identification {
         } else {
             "none"
         }
+    }
+}
+
+/// What a scan at a desk adds to the visit at that counter.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Attachment {
+    /// The reference of a signed appointment code.
+    Appointment(String),
+    /// The id of a signed visitor card.
+    Card(String),
+    /// Names and birth date from an ID document, after the desk confirmed the consent.
+    Person(crate::scanning::hub::Visitor),
+}
+
+impl Attachment {
+    /// What is attached, for the audit log (no visitor data).
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Attachment::Appointment(_) => "appointment code",
+            Attachment::Card(_) => "visitor card",
+            Attachment::Person(_) => "name and birth date from an ID document (consent confirmed)",
+        }
+    }
+}
+
+/// The reference or card is personal data: not in logs.
+impl std::fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
     }
 }
 
@@ -268,6 +299,44 @@ impl Queue {
                     &format!("to service {service} as #{}", t.id),
                 )?;
                 Ok(t)
+            })
+            .await
+    }
+
+    /// The visit `counter` is working on (called or serving there), if any.
+    pub async fn current_at_counter(&self, counter: &str) -> Result<Option<Ticket>> {
+        let counter = counter.to_string();
+        self.db
+            .run(move |tx| store::current_at_counter(tx, &counter))
+            .await
+    }
+
+    /// Attaches a desk scan's finding to `ticket`, still current at `counter`; audited as
+    /// `ticket.identified` by `actor` when it changed something (`source` says from where).
+    pub async fn attach_by(
+        &self,
+        ticket: i64,
+        counter: &str,
+        what: Attachment,
+        actor: &str,
+        source: &str,
+    ) -> Result<(Ticket, bool)> {
+        let counter = counter.to_string();
+        let actor = actor.to_string();
+        let source = source.to_string();
+        self.db
+            .run(move |tx| {
+                let (t, changed) = store::attach(tx, ticket, &counter, &what)?;
+                if changed {
+                    audit::record(
+                        tx,
+                        &actor,
+                        "ticket.identified",
+                        &audit::ticket_target(&t.number, t.id),
+                        &format!("{} from {source}, counter {counter}", what.describe()),
+                    )?;
+                }
+                Ok((t, changed))
             })
             .await
     }

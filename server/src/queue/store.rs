@@ -10,8 +10,8 @@ use serde_json::json;
 
 use super::rules::{self, Action, Status};
 use super::{
-    CheckinRequest, Counter, Identification, LANGUAGES, QueueError, QueueView, Result, Service,
-    Ticket,
+    Attachment, CheckinRequest, Counter, Identification, LANGUAGES, QueueError, QueueView, Result,
+    Service, Ticket,
 };
 use crate::clock::{from_ms, service_day, to_ms};
 use crate::config::{CounterDef, QueueSettings, ServiceDef};
@@ -648,4 +648,112 @@ pub fn events_after(
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The visit a counter is working on: its newest called or serving ticket.
+pub fn current_at_counter(tx: &mut Tx<'_>, counter: &str) -> Result<Option<Ticket>> {
+    counter_state(tx, counter)?;
+    tx.conn
+        .query_row(
+            &select_tickets(
+                "WHERE t.counter_id = ?1 AND t.status IN ('called','serving')
+                 ORDER BY t.called_at DESC LIMIT 1",
+            ),
+            [counter],
+            ticket_from_row,
+        )
+        .optional()
+        .map_err(|e| StorageError::from(e).into())
+}
+
+/// Attaches what a desk scan identified to the visit `ticket`, which must still be current
+/// at `counter` (called or serving there). Returns the ticket and whether anything changed;
+/// a change writes the event `ticket.identified` (case system: `visit.identified`) in this
+/// transaction.
+pub fn attach(
+    tx: &mut Tx<'_>,
+    ticket: i64,
+    counter: &str,
+    what: &Attachment,
+) -> Result<(Ticket, bool)> {
+    let t = load_ticket(tx, ticket)?;
+    if !matches!(t.status, Status::Called | Status::Serving)
+        || t.counter.as_deref() != Some(counter)
+    {
+        return Err(QueueError::NotCurrent {
+            number: t.number,
+            counter: counter.to_string(),
+        });
+    }
+    let (appointment_ref, visitor_card): (Option<String>, Option<String>) = tx
+        .conn
+        .query_row(
+            "SELECT appointment_ref, visitor_card FROM tickets WHERE id = ?1",
+            [ticket],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(StorageError::from)?;
+    let changed = match what {
+        Attachment::Appointment(reference) => {
+            appointment_ref.as_deref() != Some(reference)
+                && tx
+                    .conn
+                    .execute(
+                        "UPDATE tickets SET appointment_ref = ?2,
+                            identification = CASE identification WHEN 'none' THEN 'qr'
+                                             ELSE identification END
+                          WHERE id = ?1",
+                        params![ticket, reference],
+                    )
+                    .map_err(StorageError::from)?
+                    > 0
+        }
+        Attachment::Card(card) => {
+            visitor_card.as_deref() != Some(card)
+                && tx
+                    .conn
+                    .execute(
+                        "UPDATE tickets SET visitor_card = ?2,
+                            identification = CASE identification WHEN 'none' THEN 'qr'
+                                             ELSE identification END
+                          WHERE id = ?1",
+                        params![ticket, card],
+                    )
+                    .map_err(StorageError::from)?
+                    > 0
+        }
+        Attachment::Person(v) => {
+            tx.conn
+                .execute(
+                    "INSERT INTO visitor_data
+                        (ticket_id, surname, given_names, birth_date, nationality, consent_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(ticket_id) DO UPDATE SET surname = excluded.surname,
+                        given_names = excluded.given_names, birth_date = excluded.birth_date,
+                        nationality = excluded.nationality, consent_at = excluded.consent_at",
+                    params![
+                        ticket,
+                        v.surname,
+                        v.given_names,
+                        v.birth_date,
+                        v.nationality,
+                        to_ms(tx.now)
+                    ],
+                )
+                .map_err(StorageError::from)?;
+            tx.conn
+                .execute(
+                    "UPDATE tickets SET identification = 'id_document' WHERE id = ?1",
+                    [ticket],
+                )
+                .map_err(StorageError::from)?;
+            true
+        }
+    };
+    if changed {
+        // A public event without personal data (desks refresh, the outbox worker wakes up)
+        // and, with it, the case-system event.
+        record_ticket_event(tx, "ticket.identified", &t)?;
+    }
+    Ok((t, changed))
 }

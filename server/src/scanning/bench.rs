@@ -159,91 +159,225 @@ pub fn synthetic_frame(with_code: Option<&str>) -> Vec<u8> {
     luma
 }
 
-/// Runs the benchmark and, when `zxing_cpp_script` is given and python3 has the `zxingcpp`
-/// module, the same measurements with zxing-cpp. Returns a printable report.
+/// Median time per 1280×720 frame over `frames` runs and how many runs found a code.
+fn time_frames(decoder: &Decoder, luma: &[u8], frames: usize) -> Timing {
+    let mut times = Vec::with_capacity(frames.max(1));
+    let mut hits = 0;
+    for _ in 0..frames.max(1) {
+        let t = Instant::now();
+        let found = decoder.decode_frame(luma, 1280, 720);
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        if found.is_ok_and(|v| !v.is_empty()) {
+            hits += 1;
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], hits)
+}
+
+/// Median ms per frame and how many frames decoded.
+type Timing = (f64, usize);
+
+/// Frame timings of one side for empty/code × QR/all formats.
+#[derive(Debug, Clone, Copy, Default)]
+struct Frames {
+    empty_qr: Timing,
+    code_qr: Timing,
+    empty_all: Timing,
+    code_all: Timing,
+}
+
+/// Whether a set holds QR codes (the goal's sets).
+pub fn is_qr_set(name: &str) -> bool {
+    name.rsplit('/')
+        .next()
+        .is_some_and(|s| s.starts_with("qrcode"))
+}
+
+/// Runs the benchmark and, when `zxing_cpp_script` is given, the same measurements with the
+/// zxing-cpp wheel (installed by the script when missing). Returns a printable report.
 pub fn run(root: &Path, frames: usize, zxing_cpp_script: Option<&Path>) -> std::io::Result<String> {
     let decoder = Decoder::default();
+    let camera = Decoder::new(&super::decode::CAMERA_FORMATS);
     let sets = corpus(root)?;
     let mut out = String::new();
 
-    // Our side.
     let ours: Vec<SetResult> = sets.iter().map(|s| run_set(&decoder, s)).collect();
     let empty = synthetic_frame(None);
     let code = synthetic_frame(Some("LOTSE1.eyJyZWYiOiJULTIwMjYtMDA0NzExIn0.sig"));
-    let time_frames = |luma: &[u8]| {
-        let t = Instant::now();
-        let mut hits = 0;
-        for _ in 0..frames {
-            if decoder
-                .decode_frame(luma, 1280, 720)
-                .is_ok_and(|v| !v.is_empty())
-            {
-                hits += 1;
-            }
-        }
-        (t.elapsed() / frames.max(1) as u32, hits)
+    let mine = Frames {
+        empty_qr: time_frames(&camera, &empty, frames),
+        code_qr: time_frames(&camera, &code, frames),
+        empty_all: time_frames(&decoder, &empty, frames),
+        code_all: time_frames(&decoder, &code, frames),
     };
-    let (empty_t, empty_hits) = time_frames(&empty);
-    let (code_t, code_hits) = time_frames(&code);
-
-    // zxing-cpp on the same luma buffers.
     let theirs = match zxing_cpp_script {
         Some(script) => Some(run_zxing_cpp(script, &sets, &empty, &code, frames)?),
         None => None,
     };
 
-    let _ = writeln!(out, "barcode decoding, 1280x720 frames x{frames}");
     let _ = writeln!(
         out,
-        "{:<24} {:>7} {:>10} {:>12} {:>10}",
-        "set", "images", "lotse ok", "lotse ms/img", "zxing-cpp ok / ms/img"
+        "barcode decoding: lotse (rxing) vs {}, the same 8-bit luma buffers, decoding time only",
+        theirs
+            .as_ref()
+            .map(|t| format!("zxing-cpp {}", t.version))
+            .unwrap_or_else(|| "zxing-cpp (not run: pass --zxing-cpp SCRIPT)".into())
     );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<24} {:>6} {:>9} {:>10} {:>13} {:>15}",
+        "set (all 5 formats)", "images", "lotse ok", "zxing ok", "lotse ms/img", "zxing ms/img"
+    );
+    let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let (mut qr_lotse, mut qr_zxing, mut qr_total, mut worse) = (0, 0, 0, Vec::new());
+    let (mut t_lotse, mut t_zxing, mut n_images) = (0.0, 0.0, 0usize);
     for (i, r) in ours.iter().enumerate() {
         let ms = r.decode_time.as_secs_f64() * 1000.0 / r.total.max(1) as f64;
-        let cpp = theirs
-            .as_ref()
-            .and_then(|t| t.sets.get(i))
-            .map(|(ok, ms)| format!("{ok:>6} / {ms:>8.2}"))
-            .unwrap_or_else(|| "-".into());
+        let cpp = theirs.as_ref().and_then(|t| t.sets.get(i)).copied();
+        t_lotse += r.decode_time.as_secs_f64() * 1000.0;
+        n_images += r.total;
+        if let Some((_, cms)) = cpp {
+            t_zxing += cms * r.total as f64;
+        }
+        if is_qr_set(&r.name) {
+            qr_lotse += r.correct;
+            qr_total += r.total;
+            if let Some((ok, _)) = cpp {
+                qr_zxing += ok;
+                if r.correct < ok {
+                    worse.push(r.name.clone());
+                }
+            }
+        }
         let _ = writeln!(
             out,
-            "{:<24} {:>7} {:>10} {:>12.2} {:>10}",
-            r.name, r.total, r.correct, ms, cpp
+            "{:<24} {:>6} {:>9} {:>10} {:>13.2} {:>15}",
+            r.name,
+            r.total,
+            r.correct,
+            dash(cpp.map(|(ok, _)| ok.to_string())),
+            ms,
+            dash(cpp.map(|(_, ms)| format!("{ms:.2}")))
         );
     }
     let _ = writeln!(
         out,
-        "frame without code: lotse {:.3} ms{}",
-        empty_t.as_secs_f64() * 1000.0,
-        theirs
-            .as_ref()
-            .map(|t| format!(", zxing-cpp {:.3} ms", t.empty_ms))
-            .unwrap_or_default()
+        "{:<24} {:>6} {:>9} {:>10} {:>13.2} {:>15}",
+        "QR sets / all sets",
+        format!("{qr_total}"),
+        qr_lotse,
+        dash(theirs.as_ref().map(|_| qr_zxing.to_string())),
+        t_lotse / n_images.max(1) as f64,
+        dash(
+            theirs
+                .as_ref()
+                .map(|_| format!("{:.2}", t_zxing / n_images.max(1) as f64))
+        )
     );
+    let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "frame with code:    lotse {:.3} ms ({code_hits}/{frames} decoded){}",
-        code_t.as_secs_f64() * 1000.0,
-        theirs
-            .as_ref()
-            .map(|t| format!(", zxing-cpp {:.3} ms ({}/{frames})", t.code_ms, t.code_hits))
-            .unwrap_or_default()
+        "{:<40} {:>9} {:>9} {:>16}",
+        format!("1280x720 frame, median of {frames}"),
+        "lotse ms",
+        "zxing ms",
+        "decoded l / z"
     );
-    if empty_hits > 0 {
+    let rows: [(&str, Timing, Option<Timing>); 4] = [
+        (
+            "without code, QR (the kiosk camera)",
+            mine.empty_qr,
+            theirs.as_ref().map(|t| t.frames.empty_qr),
+        ),
+        (
+            "with code, QR (the kiosk camera)",
+            mine.code_qr,
+            theirs.as_ref().map(|t| t.frames.code_qr),
+        ),
+        (
+            "without code, all 5 formats",
+            mine.empty_all,
+            theirs.as_ref().map(|t| t.frames.empty_all),
+        ),
+        (
+            "with code, all 5 formats",
+            mine.code_all,
+            theirs.as_ref().map(|t| t.frames.code_all),
+        ),
+    ];
+    for (label, (ms, hits), cpp) in rows {
         let _ = writeln!(
             out,
-            "warning: {empty_hits} false decodes on the empty frame"
+            "{:<40} {:>9.3} {:>9} {:>16}",
+            label,
+            ms,
+            dash(cpp.map(|(ms, _)| format!("{ms:.3}"))),
+            format!(
+                "{hits}/{frames} / {}",
+                dash(cpp.map(|(_, h)| h.to_string()))
+            )
         );
+    }
+    if let Some(t) = &theirs {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "goal, QR sets: as many correct as zxing-cpp on every set: {}",
+            if worse.is_empty() {
+                "met".to_string()
+            } else {
+                format!("NOT met ({})", worse.join(", "))
+            }
+        );
+        let slower: Vec<&str> = [
+            ("empty frame", mine.empty_qr.0, t.frames.empty_qr.0),
+            ("frame with code", mine.code_qr.0, t.frames.code_qr.0),
+        ]
+        .into_iter()
+        .filter(|(_, a, b)| a > b)
+        .map(|(n, _, _)| n)
+        .collect();
+        let _ = writeln!(
+            out,
+            "goal, kiosk camera frames no slower than zxing-cpp: {}",
+            if slower.is_empty() {
+                "met".to_string()
+            } else {
+                format!("NOT met ({})", slower.join(", "))
+            }
+        );
+    }
+    if let Some(t) = &theirs {
+        let missed: Vec<String> = ours
+            .iter()
+            .filter(|r| is_qr_set(&r.name))
+            .flat_map(|r| r.failed.iter())
+            .filter(|p| t.read.contains(*p))
+            .map(|p| p.strip_prefix(root).unwrap_or(p).display().to_string())
+            .collect();
+        if !missed.is_empty() {
+            let _ = writeln!(
+                out,
+                "QR images zxing-cpp reads and lotse does not: {}",
+                missed.join(", ")
+            );
+        }
+    }
+    if mine.empty_qr.1 + mine.empty_all.1 > 0 {
+        let _ = writeln!(out, "warning: false decodes on the empty frame");
     }
     Ok(out)
 }
 
 #[derive(Debug)]
 struct ZxingCpp {
+    /// Images zxing-cpp read correctly.
+    read: std::collections::HashSet<PathBuf>,
+    version: String,
     sets: Vec<(usize, f64)>,
-    empty_ms: f64,
-    code_ms: f64,
-    code_hits: usize,
+    frames: Frames,
 }
 
 /// Writes the luma buffers and a manifest to a temp dir and runs the Python script on it.
@@ -261,6 +395,7 @@ fn run_zxing_cpp(
     std::fs::create_dir_all(dir.path())?;
     let mut manifest = String::new();
     let mut n = 0usize;
+    let mut images = std::collections::HashMap::new();
     for (si, set) in sets.iter().enumerate() {
         for case in &set.cases {
             let Ok(img) = super::decode::load_luma(&case.image) else {
@@ -269,6 +404,7 @@ fn run_zxing_cpp(
             n += 1;
             let p = dir.path().join(format!("{n}.gray"));
             std::fs::write(&p, img.as_raw())?;
+            images.insert(p.display().to_string(), case.image.clone());
             let hex: String = case.expected.iter().map(|b| format!("{b:02x}")).collect();
             let _ = writeln!(
                 manifest,
@@ -308,11 +444,30 @@ fn run_zxing_cpp(
             );
         }
     }
+    let pair = |k: &str| {
+        (
+            v[format!("{k}_ms")].as_f64().unwrap_or(f64::NAN),
+            v[format!("{k}_hits")].as_u64().unwrap_or(0) as usize,
+        )
+    };
+    let read = v["read"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str().and_then(|p| images.get(p)).cloned())
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(ZxingCpp {
+        read,
+        version: v["version"].as_str().unwrap_or("?").to_string(),
         sets: per_set,
-        empty_ms: v["empty_ms"].as_f64().unwrap_or(f64::NAN),
-        code_ms: v["code_ms"].as_f64().unwrap_or(f64::NAN),
-        code_hits: v["code_hits"].as_u64().unwrap_or(0) as usize,
+        frames: Frames {
+            empty_qr: pair("empty_qr"),
+            code_qr: pair("code_qr"),
+            empty_all: pair("empty_all"),
+            code_all: pair("code_all"),
+        },
     })
 }
 

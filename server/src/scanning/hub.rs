@@ -17,9 +17,9 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::decode::Decoder;
-use super::mrz;
 use super::payload::{self, Payload};
 use super::settings::{DocumentKind, ScanSettings};
+use super::{mrz, ocr};
 use crate::clock::Clock;
 
 /// A visitor's data from an ID document: exactly what may be stored after consent.
@@ -186,7 +186,7 @@ fn new_id() -> String {
 }
 
 /// An MRZ has 2 or 3 lines with fillers; appointment codes are one line starting `LOTSE`.
-fn looks_like_mrz(text: &str) -> bool {
+pub(crate) fn looks_like_mrz(text: &str) -> bool {
     let lines = text.lines().filter(|l| !l.trim().is_empty()).count();
     (2..=3).contains(&lines) && text.contains('<') && !text.trim_start().starts_with("LOTSE")
 }
@@ -243,15 +243,48 @@ impl ScanHub {
 
     /// Decodes a still image (8-bit luma) and submits every code in it. An image without
     /// a code is refused as unreadable, so the visitor gets an answer.
+    /// An ID document's MRZ in the picture is read too (OCR), while ID scanning is on.
     pub fn submit_image(&self, luma: &[u8], width: u32, height: u32) -> Vec<KioskScan> {
         match self.inner.decoder.decode_image(luma, width, height) {
             Ok(symbols) if !symbols.is_empty() => {
                 symbols.iter().map(|s| self.submit_text(&s.text)).collect()
             }
             Ok(_) | Err(_) => {
+                if let Some(lines) = self.read_mrz(luma, width, height, true) {
+                    return vec![self.submit_text(&lines)];
+                }
                 let r = KioskScan::refused("kiosk.qr.error.invalid");
                 let _ = self.inner.announce.send(r.clone());
                 vec![r]
+            }
+        }
+    }
+
+    /// The MRZ printed in a picture (8-bit luma) as lines joined by `'\n'`, read only while
+    /// some ID document type is enabled: with ID scanning off nothing of a document is read,
+    /// and frames cost no OCR time. `any_orientation` also tries the quarter turns (scanned
+    /// pages); a camera looks at documents held about upright.
+    pub fn read_mrz(
+        &self,
+        luma: &[u8],
+        width: u32,
+        height: u32,
+        any_orientation: bool,
+    ) -> Option<String> {
+        if self.id_documents().is_empty() {
+            return None;
+        }
+        let read = if any_orientation {
+            ocr::read_mrz_any_orientation(luma, width, height)
+        } else {
+            ocr::read_mrz(luma, width, height)
+        };
+        match read {
+            Ok(Some(r)) => Some(r.mrz().lines().join("\n")),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("picture not searchable for an MRZ: {e}");
+                None
             }
         }
     }
@@ -308,47 +341,34 @@ impl ScanHub {
         id
     }
 
-    fn recognise(&self, text: &str) -> KioskScan {
+    /// What a scanned text is: a signed appointment code, a visitor card, or an ID document
+    /// of an enabled type (reduced to [`Visitor`]); otherwise the catalog key of why not.
+    /// Used by the kiosk's scans and the desks' office scanners alike.
+    pub fn identify(&self, text: &str) -> Result<Identified, &'static str> {
         if looks_like_mrz(text) {
-            return self.recognise_mrz(text);
+            return self.identify_mrz(text);
         }
         let now = self.inner.clock.now();
         match payload::verify(text, &self.inner.settings.trusted_keys, now) {
-            Ok(Payload::Appointment(a)) => {
-                let service = a.service.clone();
-                let scan = self.hold(Identified::Appointment {
-                    reference: a.reference,
-                    service: a.service,
-                });
-                KioskScan {
-                    kind: "appointment",
-                    scan: Some(scan),
-                    service: Some(service),
-                    document: None,
-                    person: None,
-                    message_key: None,
-                }
-            }
-            Ok(Payload::Card(c)) => KioskScan {
-                kind: "visitor_card",
-                scan: Some(self.hold(Identified::Card { card: c.card })),
-                service: None,
-                document: None,
-                person: None,
-                message_key: None,
-            },
+            Ok(Payload::Appointment(a)) => Ok(Identified::Appointment {
+                reference: a.reference,
+                service: a.service,
+            }),
+            Ok(Payload::Card(c)) => Ok(Identified::Card { card: c.card }),
             Err(e) => {
                 tracing::info!("scan refused: {e}");
-                KioskScan::refused(e.message_key())
+                Err(e.message_key())
             }
         }
     }
 
-    fn recognise_mrz(&self, text: &str) -> KioskScan {
+    /// Reads MRZ lines (typed by a reader, or found by OCR): only names, birth date and, if
+    /// configured, nationality survive this function.
+    pub fn identify_mrz(&self, text: &str) -> Result<Identified, &'static str> {
         let enabled = self.id_documents();
         if enabled.is_empty() {
             tracing::info!("ID document scan refused: ID scanning is off");
-            return KioskScan::refused("kiosk.id.error.disabled");
+            return Err("kiosk.id.error.disabled");
         }
         let (kind, personal) = match mrz::parse_with_repair(text) {
             Ok(m) if m.is_valid() => {
@@ -358,12 +378,12 @@ impl ScanHub {
             }
             Ok(_) | Err(_) => {
                 tracing::info!("ID document scan refused: the MRZ does not check out");
-                return KioskScan::refused("kiosk.id.error.unreadable");
+                return Err("kiosk.id.error.unreadable");
             }
         };
         let Some(kind) = kind.filter(|k| enabled.contains(k)) else {
             tracing::info!("ID document scan refused: document type not enabled");
-            return KioskScan::refused("kiosk.id.error.disabled");
+            return Err("kiosk.id.error.disabled");
         };
         let year = self
             .inner
@@ -383,18 +403,36 @@ impl ScanHub {
                 .keep_nationality
                 .then_some(personal.nationality),
         };
-        let scan = self.hold(Identified::IdDocument {
-            kind,
-            visitor: visitor.clone(),
-        });
-        KioskScan {
-            kind: "id_document",
-            scan: Some(scan),
+        Ok(Identified::IdDocument { kind, visitor })
+    }
+
+    fn recognise(&self, text: &str) -> KioskScan {
+        let identified = match self.identify(text) {
+            Ok(i) => i,
+            Err(key) => return KioskScan::refused(key),
+        };
+        let mut scan = KioskScan {
+            kind: "",
+            scan: None,
             service: None,
-            document: Some(kind),
-            person: Some(visitor),
+            document: None,
+            person: None,
             message_key: None,
+        };
+        match &identified {
+            Identified::Appointment { service, .. } => {
+                scan.kind = "appointment";
+                scan.service = Some(service.clone());
+            }
+            Identified::Card { .. } => scan.kind = "visitor_card",
+            Identified::IdDocument { kind, visitor } => {
+                scan.kind = "id_document";
+                scan.document = Some(*kind);
+                scan.person = Some(visitor.clone());
+            }
         }
+        scan.scan = Some(self.hold(identified));
+        scan
     }
 }
 
@@ -460,6 +498,30 @@ mod tests {
         assert_eq!(visitor.birth_date, "1974-08-12");
         assert_eq!(visitor.nationality, None);
         assert!(!format!("{r:?}{visitor:?}").contains("ERIKSSON"));
+    }
+
+    /// A document held to the camera or scanned as a picture: its printed MRZ is read only
+    /// while ID scanning is on, and then reduced like a typed one.
+    #[test]
+    fn an_mrz_in_a_picture_is_read_only_while_id_scanning_is_on() {
+        let lines: Vec<&str> = TD1.lines().map(str::trim).collect();
+        let page = super::ocr::synth::render(&lines, &super::ocr::synth::Scene::scan(3));
+
+        let (off, _, _) = hub(&[]);
+        assert_eq!(
+            off.read_mrz(&page.luma, page.width, page.height, true),
+            None
+        );
+        let r = off.submit_image(&page.luma, page.width, page.height);
+        assert_eq!(r[0].message_key, Some("kiosk.qr.error.invalid"));
+
+        let (on, _, _) = hub(&[DocumentKind::IdCard]);
+        let r = on.submit_image(&page.luma, page.width, page.height);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].kind, "id_document");
+        let person = r[0].person.as_ref().unwrap();
+        assert_eq!(person.surname, "ERIKSSON");
+        assert!(!serde_json::to_string(&r).unwrap().contains("D23145890"));
     }
 
     #[test]

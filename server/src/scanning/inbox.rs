@@ -17,7 +17,9 @@
 //! - A file is deleted only after all its findings were accepted by the receiver; if the
 //!   receiver is gone, the file stays for the next start.
 //! - Decoding (PDF pages via `pdftoppm`) runs on the inbox's own thread, never on the async
-//!   runtime. Text MRZs in images are not read (no OCR); codes only.
+//!   runtime. MRZ text printed on a document is read only when an [`MrzReader`] (OCR) is
+//!   given ([`Inbox::with_mrz_reader`]); its lines become findings of kind [`Found::Mrz`] and
+//!   go the same way as an MRZ typed by a reader (`scanning::desk`).
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -39,12 +41,25 @@ pub struct InboxSettings {
     pub poll_interval: Duration,
 }
 
-/// One code found in a scanned file.
+/// Finds the MRZ lines printed in a page (8-bit luma, width, height), joined by `'\n'` per
+/// document: OCR, supplied by the caller.
+pub type MrzReader = Arc<dyn Fn(&[u8], u32, u32) -> Vec<String> + Send + Sync>;
+
+/// How a finding was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// A barcode of this format.
+    Code(Format),
+    /// MRZ lines read from the page by the [`MrzReader`].
+    Mrz,
+}
+
+/// One code or MRZ found in a scanned file.
 #[derive(Clone, PartialEq, Eq)]
 pub struct InboxFinding {
-    /// The file's name (without folder), for the desk's display and logs.
+    /// The file's name (without folder), for logs.
     pub file_name: String,
-    pub format: Format,
+    pub found: Found,
     pub text: String,
 }
 
@@ -53,7 +68,7 @@ impl std::fmt::Debug for InboxFinding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InboxFinding")
             .field("file_name", &self.file_name)
-            .field("format", &self.format)
+            .field("found", &self.found)
             .finish_non_exhaustive()
     }
 }
@@ -85,16 +100,25 @@ struct Stamp {
 }
 
 /// The inbox folder and what earlier polls saw in it.
-#[derive(Debug)]
 pub struct Inbox {
     settings: InboxSettings,
     decoder: Arc<Decoder>,
+    mrz_reader: Option<MrzReader>,
     /// Candidates seen in the last poll.
     seen: HashMap<PathBuf, Stamp>,
     /// Files that were read but could not be deleted, as they were then.
     stuck: HashMap<PathBuf, Stamp>,
     /// Files of other types, logged once.
     foreign: HashSet<PathBuf>,
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox")
+            .field("settings", &self.settings)
+            .field("mrz_reader", &self.mrz_reader.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// File types the inbox reads (lower-case extensions).
@@ -106,10 +130,48 @@ impl Inbox {
         Inbox {
             settings,
             decoder,
+            mrz_reader: None,
             seen: HashMap::new(),
             stuck: HashMap::new(),
             foreign: HashSet::new(),
         }
+    }
+
+    /// Also reads MRZ text on every page with `reader` (OCR).
+    pub fn with_mrz_reader(mut self, reader: MrzReader) -> Self {
+        self.mrz_reader = Some(reader);
+        self
+    }
+
+    /// Codes (and with a reader, MRZs) on every page of a file.
+    fn read(&self, path: &Path) -> Result<Vec<(Found, String)>, super::decode::DecodeError> {
+        let Some(ocr) = &self.mrz_reader else {
+            return Ok(self
+                .decoder
+                .decode_file(path)?
+                .into_iter()
+                .map(|s| (Found::Code(s.format), s.text))
+                .collect());
+        };
+        let mut out: Vec<(Found, String)> = Vec::new();
+        for page in super::decode::load_pages(path)? {
+            let (w, h) = page.dimensions();
+            let codes = self.decoder.decode_image(page.as_raw(), w, h)?;
+            let found = codes
+                .into_iter()
+                .map(|s| (Found::Code(s.format), s.text))
+                .chain(
+                    ocr(page.as_raw(), w, h)
+                        .into_iter()
+                        .map(|t| (Found::Mrz, t)),
+                );
+            for f in found {
+                if !out.contains(&f) {
+                    out.push(f);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The settings this inbox runs with.
@@ -170,7 +232,7 @@ impl Inbox {
         self.seen = now_seen;
         ready.sort_by(|a, b| a.1.cmp(&b.1));
         for (path, name, stamp) in ready {
-            let symbols = match self.decoder.decode_file(&path) {
+            let symbols = match self.read(&path) {
                 Ok(symbols) => symbols,
                 Err(e) => {
                     tracing::warn!(file = %name, "scan inbox: unreadable file deleted: {e}");
@@ -181,11 +243,11 @@ impl Inbox {
                 report.unreadable += 1;
                 tracing::info!(file = %name, "scan inbox: no code found; file deleted");
             }
-            for s in symbols {
+            for (found, text) in symbols {
                 let finding = InboxFinding {
                     file_name: name.clone(),
-                    format: s.format,
-                    text: s.text,
+                    found,
+                    text,
                 };
                 if !deliver(finding) {
                     // Keep the file for the next start; forget it so it is read again then.
@@ -224,13 +286,9 @@ fn has_known_extension(name: &str) -> bool {
 /// Runs the inbox on its own thread, sending findings to `tx` until the handle is stopped or
 /// dropped or the receiver is gone. A missing folder (a share not mounted yet) is logged once
 /// and looked for again at every poll.
-pub fn spawn(
-    settings: InboxSettings,
-    decoder: Arc<Decoder>,
-    tx: mpsc::Sender<InboxFinding>,
-) -> SourceHandle {
-    let mut inbox = Inbox::new(settings, decoder);
-    SourceHandle::spawn(SourceId::new("inbox"), move |stop| {
+pub fn spawn(mut inbox: Inbox, tx: mpsc::Sender<InboxFinding>) -> SourceHandle {
+    let id = SourceId::new(&format!("inbox:{}", inbox.settings.dir.display()));
+    SourceHandle::spawn(id, move |stop| {
         let mut failing = false;
         let interval = inbox.settings.poll_interval;
         loop {
@@ -372,7 +430,11 @@ mod tests {
             [expected("zxing/datamatrix-1/C40.png")]
         );
         assert_eq!(text_of("scan5.pdf"), [expected("zxing/qrcode-2/1.png")]);
-        assert!(found.iter().any(|f| f.format == Format::DataMatrix));
+        assert!(
+            found
+                .iter()
+                .any(|f| f.found == Found::Code(Format::DataMatrix))
+        );
         // Nothing is left lying around, and nothing is read twice.
         assert_eq!(std::fs::read_dir(d).unwrap().count(), 0);
         assert_eq!(collect(&mut inbox).0, PollReport::default());
@@ -444,6 +506,38 @@ mod tests {
         assert_eq!(std::fs::read_dir(d).unwrap().count(), 0);
     }
 
+    /// With an MRZ reader (the OCR the lead wires in), MRZ text on a page is a finding of its
+    /// own next to the codes, read from every page of a PDF too.
+    #[test]
+    fn an_mrz_reader_adds_mrz_findings() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::copy(testdata("zxing/qrcode-1/1.png"), d.join("id.png")).unwrap();
+        pdf_of(&testdata("zxing/qrcode-2/1.png"), &d.join("id.pdf"));
+        let pages = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = pages.clone();
+        let reader: MrzReader = Arc::new(move |luma: &[u8], w: u32, h: u32| {
+            assert_eq!(luma.len(), (w * h) as usize);
+            seen.lock().unwrap().push((w, h));
+            vec!["P<UTOERIKSSON<<ANNA<MARIA\nL898902C36UTO7408122F1204159".to_string()]
+        });
+        let mut inbox = inbox(d).with_mrz_reader(reader);
+        collect(&mut inbox);
+        let (report, found) = collect(&mut inbox);
+        assert_eq!(report.processed, 2);
+        for file in ["id.png", "id.pdf"] {
+            let kinds: Vec<Found> = found
+                .iter()
+                .filter(|f| f.file_name == file)
+                .map(|f| f.found)
+                .collect();
+            assert_eq!(kinds, [Found::Code(Format::QrCode), Found::Mrz], "{file}");
+        }
+        assert_eq!(pages.lock().unwrap().len(), 2, "one call per page");
+        assert!(!format!("{found:?}").contains("ERIKSSON"));
+        assert_eq!(std::fs::read_dir(d).unwrap().count(), 0);
+    }
+
     #[test]
     fn a_gone_receiver_leaves_the_file_and_a_missing_folder_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
@@ -466,7 +560,10 @@ mod tests {
             poll_interval: Duration::from_millis(50),
         };
         let (tx, mut rx) = mpsc::channel(4);
-        let handle = spawn(settings.clone(), Arc::new(Decoder::default()), tx);
+        let handle = spawn(
+            Inbox::new(settings.clone(), Arc::new(Decoder::default())),
+            tx,
+        );
         // The folder appears later (a share mounted after start).
         tokio::time::sleep(Duration::from_millis(120)).await;
         std::fs::create_dir(&settings.dir).unwrap();

@@ -1,5 +1,6 @@
 //! `[scanning]`: which ID documents the kiosk may read (none by default), the case
-//! system's keys for appointment codes, and how long a scan waits for its check-in.
+//! system's keys for appointment codes, how long a scan waits for its check-in, the kiosk's
+//! scanner devices (`hid`, `serial`, `camera`) and the desks' office-scanner folders (`inbox`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -76,6 +77,28 @@ pub struct RawScanning {
     /// Serial (tty) scanners and MRZ readers.
     #[serde(default)]
     serial: Vec<RawSerial>,
+    /// V4L2 cameras.
+    #[serde(default)]
+    camera: Vec<RawCamera>,
+    /// Office-scanner folders, each attached to a counter.
+    #[serde(default)]
+    inbox: Vec<RawInbox>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCamera {
+    device: Spanned<String>,
+    width: Option<Spanned<u32>>,
+    height: Option<Spanned<u32>>,
+    frames_per_second: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInbox {
+    dir: Spanned<String>,
+    counter: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +125,28 @@ pub enum ScannerDevice {
     },
     /// A tty at this baud rate (8N1).
     Serial { device: PathBuf, baud: u32 },
+    /// A V4L2 camera: the wanted frame size and how many frames per second are decoded.
+    Camera {
+        device: PathBuf,
+        width: u32,
+        height: u32,
+        frames_per_second: u32,
+    },
+}
+
+/// An office scanner's folder and the counter whose current visit its findings belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxConfig {
+    pub dir: PathBuf,
+    pub counter: String,
+}
+
+/// Where `[[scanning.inbox]] counter` names are checked against `[[counters]]` (config.rs).
+#[derive(Debug, Clone)]
+pub struct InboxCounterRef {
+    pub index: usize,
+    pub counter: String,
+    pub span: Range<usize>,
 }
 
 /// The validated section.
@@ -116,6 +161,8 @@ pub struct ScanSettings {
     pub trusted_keys: TrustedKeys,
     /// Scanner devices feeding the kiosk.
     pub devices: Vec<ScannerDevice>,
+    /// Office-scanner folders feeding the desks.
+    pub inboxes: Vec<InboxConfig>,
 }
 
 impl Default for ScanSettings {
@@ -126,11 +173,27 @@ impl Default for ScanSettings {
             hold: Duration::from_secs(180),
             trusted_keys: TrustedKeys::default(),
             devices: Vec::new(),
+            inboxes: Vec::new(),
         }
     }
 }
 
 type Bad<'a> = &'a mut dyn FnMut(Option<Range<usize>>, &str, String);
+
+impl RawScanning {
+    /// The counters the inboxes name, with their spans, for checking against `[[counters]]`.
+    pub fn inbox_counters(&self) -> Vec<InboxCounterRef> {
+        self.inbox
+            .iter()
+            .enumerate()
+            .map(|(index, i)| InboxCounterRef {
+                index,
+                counter: i.counter.get_ref().clone(),
+                span: i.counter.span(),
+            })
+            .collect()
+    }
+}
 
 /// Checks the section and reports every problem through `bad` (span, key, message).
 pub fn validate(raw: &RawScanning, bad: Bad<'_>) -> ScanSettings {
@@ -210,6 +273,76 @@ pub fn validate(raw: &RawScanning, bad: Bad<'_>) -> ScanSettings {
             baud,
         });
     }
+    for c in &raw.camera {
+        let device = c.device.get_ref();
+        if !device.starts_with('/') {
+            bad(
+                Some(c.device.span()),
+                "scanning.camera.device",
+                format!("\"{device}\" is not a device path; use /dev/v4l/by-id/… or /dev/videoN"),
+            );
+            continue;
+        }
+        let mut ok = true;
+        let mut within =
+            |v: &Option<Spanned<u32>>, key: &str, lo: u32, hi: u32, default: u32| match v {
+                None => default,
+                Some(x) if (lo..=hi).contains(x.get_ref()) => *x.get_ref(),
+                Some(x) => {
+                    ok = false;
+                    bad(
+                        Some(x.span()),
+                        key,
+                        format!("must be between {lo} and {hi}"),
+                    );
+                    default
+                }
+            };
+        let width = within(&c.width, "scanning.camera.width", 160, 3840, 1280);
+        let height = within(&c.height, "scanning.camera.height", 120, 2160, 720);
+        let frames_per_second = within(
+            &c.frames_per_second,
+            "scanning.camera.frames_per_second",
+            1,
+            30,
+            8,
+        );
+        if ok {
+            out.devices.push(ScannerDevice::Camera {
+                device: PathBuf::from(device),
+                width,
+                height,
+                frames_per_second,
+            });
+        }
+    }
+    for i in &raw.inbox {
+        let dir = i.dir.get_ref();
+        if !dir.starts_with('/') {
+            bad(
+                Some(i.dir.span()),
+                "scanning.inbox.dir",
+                format!("\"{dir}\" is not an absolute path"),
+            );
+            continue;
+        }
+        let dir = PathBuf::from(dir);
+        if out.inboxes.iter().any(|x| x.dir == dir) {
+            bad(
+                Some(i.dir.span()),
+                "scanning.inbox.dir",
+                format!(
+                    "\"{}\" is already the folder of another inbox; give each counter its own",
+                    dir.display()
+                ),
+            );
+            continue;
+        }
+        out.inboxes.push(InboxConfig {
+            dir,
+            counter: i.counter.get_ref().clone(),
+        });
+    }
     for (kid, key) in &raw.trusted_keys {
         if let Err(e) = out.trusted_keys.add_base64(kid, key.get_ref()) {
             bad(
@@ -279,6 +412,60 @@ mod tests {
              [[serial]]\ndevice = \"/dev/ttyACM0\"\nbaud = 1234\n",
         );
         assert_eq!(p.len(), 2, "{p:?}");
+    }
+
+    #[test]
+    fn cameras_and_inboxes_are_read_and_checked() {
+        let (s, p) = check(
+            "[[camera]]\ndevice = \"/dev/v4l/by-id/usb-cam-video-index0\"\n\
+             [[camera]]\ndevice = \"/dev/video2\"\nwidth = 640\nheight = 480\nframes_per_second = 15\n\
+             [[inbox]]\ndir = \"/var/lib/lotse/inbox/c1\"\ncounter = \"c1\"\n",
+        );
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(
+            s.devices,
+            [
+                ScannerDevice::Camera {
+                    device: "/dev/v4l/by-id/usb-cam-video-index0".into(),
+                    width: 1280,
+                    height: 720,
+                    frames_per_second: 8
+                },
+                ScannerDevice::Camera {
+                    device: "/dev/video2".into(),
+                    width: 640,
+                    height: 480,
+                    frames_per_second: 15
+                }
+            ]
+        );
+        assert_eq!(
+            s.inboxes,
+            [InboxConfig {
+                dir: "/var/lib/lotse/inbox/c1".into(),
+                counter: "c1".into()
+            }]
+        );
+        let (s, p) = check(
+            "[[camera]]\ndevice = \"video0\"\n\
+             [[camera]]\ndevice = \"/dev/video0\"\nwidth = 10\nframes_per_second = 0\n\
+             [[inbox]]\ndir = \"inbox\"\ncounter = \"c1\"\n\
+             [[inbox]]\ndir = \"/srv/scans\"\ncounter = \"c1\"\n\
+             [[inbox]]\ndir = \"/srv/scans\"\ncounter = \"c2\"\n",
+        );
+        assert_eq!(p.len(), 5, "{p:?}");
+        assert!(p[0].starts_with("scanning.camera.device"));
+        assert!(p[1].starts_with("scanning.camera.width"));
+        assert!(p[2].starts_with("scanning.camera.frames_per_second"));
+        assert!(p[3].starts_with("scanning.inbox.dir"));
+        assert!(p[4].contains("another inbox"));
+        assert!(s.devices.is_empty());
+        assert_eq!(s.inboxes.len(), 1);
+        // Unknown keys are errors.
+        assert!(
+            toml::from_str::<RawScanning>("[[camera]]\ndevice = \"/dev/video0\"\nfps = 3\n")
+                .is_err()
+        );
     }
 
     #[test]

@@ -119,7 +119,10 @@ pub async fn checkin_to_first_byte(exe: &Path, rounds: usize) -> Result<String, 
     let cfg = dir.join("printer.toml");
     std::fs::write(
         &cfg,
-        format!("[printer]\nbackend = \"escpos-tcp\"\naddress = \"{addr}\"\n"),
+        format!(
+            "[printer]\nbackend = \"escpos-tcp\"\naddress = \"{addr}\"\n{}",
+            crate::bench::BENCH_LIMITS
+        ),
     )
     .map_err(|e| e.to_string())?;
     let mut child = tokio::process::Command::new(exe)

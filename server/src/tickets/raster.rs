@@ -5,9 +5,11 @@
 //! canvas and thresholded at 50 %, so joined Arabic letters whose strokes meet at a
 //! pixel edge do not leave hairline gaps. The logo is Floyd–Steinberg dithered.
 
-use ab_glyph_rasterizer::{Point, Rasterizer, point};
+use ab_glyph_rasterizer::point;
 use image::{GrayImage, Luma};
-use rustybuzz::ttf_parser::{self, GlyphId, OutlineBuilder};
+use rustybuzz::ttf_parser::{self, GlyphId};
+
+use crate::glyph::Outline;
 
 use super::layout::{Item, Layout, layout_ticket};
 use super::text::ShapedLine;
@@ -63,59 +65,6 @@ impl Canvas {
     }
 }
 
-/// Collects a glyph outline as line/curve segments in canvas pixels.
-struct Segments {
-    origin: (f32, f32),
-    scale: f32,
-    start: Point,
-    last: Point,
-    out: Vec<Segment>,
-}
-
-enum Segment {
-    Line(Point, Point),
-    Quad(Point, Point, Point),
-    Cubic(Point, Point, Point, Point),
-}
-
-impl Segments {
-    fn pt(&self, x: f32, y: f32) -> Point {
-        // Font units are y-up; the canvas is y-down.
-        point(
-            self.origin.0 + x * self.scale,
-            self.origin.1 - y * self.scale,
-        )
-    }
-}
-
-impl OutlineBuilder for Segments {
-    fn move_to(&mut self, x: f32, y: f32) {
-        self.start = self.pt(x, y);
-        self.last = self.start;
-    }
-    fn line_to(&mut self, x: f32, y: f32) {
-        let p = self.pt(x, y);
-        self.out.push(Segment::Line(self.last, p));
-        self.last = p;
-    }
-    fn quad_to(&mut self, x1: f32, y1: f32, x: f32, y: f32) {
-        let (c, p) = (self.pt(x1, y1), self.pt(x, y));
-        self.out.push(Segment::Quad(self.last, c, p));
-        self.last = p;
-    }
-    fn curve_to(&mut self, x1: f32, y1: f32, x2: f32, y2: f32, x: f32, y: f32) {
-        let (c1, c2, p) = (self.pt(x1, y1), self.pt(x2, y2), self.pt(x, y));
-        self.out.push(Segment::Cubic(self.last, c1, c2, p));
-        self.last = p;
-    }
-    fn close(&mut self) {
-        if self.last != self.start {
-            self.out.push(Segment::Line(self.last, self.start));
-        }
-        self.last = self.start;
-    }
-}
-
 fn draw_glyph(
     canvas: &mut Canvas,
     face: &ttf_parser::Face<'_>,
@@ -123,49 +72,12 @@ fn draw_glyph(
     origin: (f32, f32),
     size: f32,
 ) {
-    let mut seg = Segments {
-        origin,
-        scale: size / f32::from(face.units_per_em()),
-        start: point(0.0, 0.0),
-        last: point(0.0, 0.0),
-        out: Vec::new(),
-    };
-    if face.outline_glyph(GlyphId(glyph), &mut seg).is_none() || seg.out.is_empty() {
-        return; // spaces and other blank glyphs
-    }
-    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-    let mut grow = |p: &Point| {
-        x0 = x0.min(p.x);
-        y0 = y0.min(p.y);
-        x1 = x1.max(p.x);
-        y1 = y1.max(p.y);
-    };
-    for s in &seg.out {
-        match s {
-            Segment::Line(a, b) => [a, b].into_iter().for_each(&mut grow),
-            Segment::Quad(a, b, c) => [a, b, c].into_iter().for_each(&mut grow),
-            Segment::Cubic(a, b, c, d) => [a, b, c, d].into_iter().for_each(&mut grow),
-        }
-    }
-    let (ox, oy) = (x0.floor(), y0.floor());
-    let (w, h) = ((x1 - ox).ceil() as usize + 1, (y1 - oy).ceil() as usize + 1);
-    if w > 4096 || h > 4096 {
-        return; // a broken outline; never worth a huge allocation
-    }
-    let local = |p: &Point| point(p.x - ox, p.y - oy);
-    let mut r = Rasterizer::new(w, h);
-    for s in &seg.out {
-        match s {
-            Segment::Line(a, b) => r.draw_line(local(a), local(b)),
-            Segment::Quad(a, b, c) => r.draw_quad(local(a), local(b), local(c)),
-            Segment::Cubic(a, b, c, d) => r.draw_cubic(local(a), local(b), local(c), local(d)),
-        }
-    }
-    r.for_each_pixel_2d(|x, y, a| {
-        if a > 0.0 {
-            canvas.add(ox as i64 + i64::from(x), oy as i64 + i64::from(y), a);
-        }
+    let scale = size / f32::from(face.units_per_em());
+    // Font units are y-up; the canvas is y-down.
+    let outline = Outline::of_glyph(face, GlyphId(glyph), |x, y| {
+        point(origin.0 + x * scale, origin.1 - y * scale)
     });
+    outline.rasterize(|x, y, a| canvas.add(x, y, a));
 }
 
 fn draw_line(

@@ -11,12 +11,13 @@ use lotse_tests::{DEMO_PASSWORD, Server, Session, client, lotse_bin};
 use serde_json::{Value, json};
 
 /// A route's path with its parameters filled in.
-fn fill(path: &str) -> String {
+pub(crate) fn fill(path: &str) -> String {
     path.replace("{id}", "1")
         .replace("{token}", "0123456789abcdef0123456789abcdef")
         .replace("{pin}", "5")
         .replace("{username}", "desk")
         .replace("{name}", "x")
+        .replace("{finding}", "0")
 }
 
 fn method(v: Verb) -> reqwest::Method {
@@ -128,6 +129,40 @@ async fn the_route_walk_finds_no_route_open_without_authentication() {
     }
     assert!(public > 10 && public < ROUTES.len() / 2, "{public} public");
 
+    // A browser (asking for HTML) is never shown a protected page either: the API
+    // answers 401, pages send it to the login form, which leads back to the page.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers({
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert(
+                reqwest::header::ACCEPT,
+                "text/html,*/*;q=0.8".parse().unwrap(),
+            );
+            h
+        })
+        .build()
+        .unwrap();
+    for spec in ROUTES.iter().filter(|s| s.policy != Policy::Public) {
+        let path = fill(spec.path);
+        let r = browser
+            .request(method(spec.verb), srv.url(&path))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        if spec.verb == Verb::Get && !spec.path.starts_with("/api/") {
+            assert_eq!(status, 303, "{spec:?}");
+            assert_eq!(
+                r.headers()["location"].to_str().unwrap(),
+                format!("/admin?next={}", path.replace('?', "%3F")),
+                "{spec:?}"
+            );
+        } else {
+            assert_eq!(status, 401, "{spec:?} for a browser");
+        }
+    }
+
     // Methods the table does not list for a path are never answered with success,
     // not even on public paths.
     for (path, listed) in &by_path {
@@ -150,14 +185,7 @@ async fn the_route_walk_finds_no_route_open_without_authentication() {
     }
 
     // The API description and the table agree: every documented operation is a route.
-    let doc: Value = client()
-        .get(srv.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = srv.get_public_json("/api/v1/openapi.json").await;
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for m in ops.as_object().unwrap().keys() {
             let m = m.to_uppercase();
@@ -386,7 +414,9 @@ async fn five_wrong_passwords_lock_the_account() {
         .unwrap();
     assert!((800..=900).contains(&retry), "{retry}");
     assert_eq!(problem_type(r).await, "urn:lotse:problem:account-locked");
-    // Unknown users get the same answer as a wrong password, in similar time.
+    // Unknown users get the same answers as a real account, in similar time: a wrong
+    // password four times, then the lock with the same Retry-After, so the lockout
+    // does not tell which accounts exist.
     let t = std::time::Instant::now();
     let r = login("nobody", "guessed password").await;
     assert_eq!(r.status(), 401);
@@ -396,6 +426,18 @@ async fn five_wrong_passwords_lock_the_account() {
     assert_eq!(login("admin", "guessed password").await.status(), 401);
     let known = t.elapsed();
     eprintln!("failed login: unknown user {unknown:?}, known user {known:?}");
+    for _ in 1..5 {
+        assert_eq!(login("nobody", "guessed password").await.status(), 401);
+    }
+    let r = login("nobody", DEMO_PASSWORD).await;
+    assert_eq!(r.status(), 429);
+    let unknown_retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((800..=900).contains(&unknown_retry), "{unknown_retry}");
+    assert_eq!(problem_type(r).await, "urn:lotse:problem:account-locked");
     // The other account is not affected; the admin sees the lock.
     assert_eq!(login("admin", DEMO_PASSWORD).await.status(), 200);
     let accounts = srv.get_json("/api/v1/admin/accounts").await;

@@ -22,7 +22,7 @@ fn key() -> SigningKey {
     SigningKey::from_bytes(&[42; 32])
 }
 
-fn public_key_b64() -> String {
+pub(crate) fn public_key_b64() -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key().verifying_key().as_bytes())
 }

@@ -62,10 +62,24 @@ async fn an_id_document_is_read_after_consent_and_forgotten_after_the_visit() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path(), None);
     let c = srv.client();
+    // The site's own privacy notice in Ukrainian replaces the catalog's general one.
+    let r = c
+        .put(srv.url("/api/v1/admin/privacy-notices"))
+        .json(&serde_json::json!({"uk": "Повідомлення центру про захист даних"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let b = Browser::open(&srv.base, Screen::Kiosk).await;
     b.tap("lang-uk").await;
     b.tap("service-residence").await;
     b.tap("skip-identification").await;
+    b.wait_testid("privacy-consent", LONG).await;
+    assert_eq!(
+        text(&b, "privacy-site-notice").await,
+        "Повідомлення центру про захист даних"
+    );
+    assert_eq!(b.eval(CATALOG_NOTICE_SHOWN).await, Value::Bool(false));
     b.tap("privacy-consent").await;
     b.wait_testid("skip-id-scan", LONG).await;
     let s = super::id_scan_wait(&b, &c, &srv, MRZ_DE_ID).await;
@@ -90,4 +104,17 @@ async fn an_id_document_is_read_after_consent_and_forgotten_after_the_visit() {
         !html.as_str().unwrap().contains("MUSTERMANN"),
         "the name stays on the page"
     );
+    // German has no site notice: the catalog's is shown.
+    b.tap("lang-de").await;
+    b.tap("service-work").await;
+    b.tap("skip-identification").await;
+    b.wait_testid("privacy-decline", LONG).await;
+    assert!(!b.visible("privacy-site-notice").await);
+    assert_eq!(b.eval(CATALOG_NOTICE_SHOWN).await, Value::Bool(true));
+    b.tap("privacy-decline").await;
+    b.wait_testid("ticket-number", LONG).await;
 }
+
+/// Whether every item of the catalog's privacy notice is shown.
+const CATALOG_NOTICE_SHOWN: &str = "[...document.querySelectorAll('#step-privacy .privacy-list > li:not(#privacy-site-notice)')]\
+     .every((li) => li.checkVisibility())";

@@ -11,17 +11,20 @@ mod bad_input;
 mod browser;
 mod cli;
 mod concurrency;
+mod desk_scan;
 mod durability;
 mod gpio;
 mod http_flow;
 mod id_scan;
 mod kiosk_scan;
+mod limits;
 mod outbox;
 mod printing;
 mod provision;
 mod retention;
 mod scanning;
 mod stats;
+mod tls;
 
 /// Sends a simulated scan once the kiosk page listens for scans: a scan sent before its
 /// stream is connected is (rightly) lost, so the first one is repeated until the page

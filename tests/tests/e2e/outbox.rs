@@ -982,3 +982,54 @@ colour = "red"
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The admin screen's case-system settings apply at once: the delivery worker follows
+/// a new endpoint with its new secret, and stops pushing when forwarding is switched
+/// off, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_endpoint_from_the_admin_screen_applies_without_a_restart() {
+    let a = receiver().await;
+    let b = Receiver::start(&[&test_secret(2)], None).await;
+    let (_dir, srv, _) = start(&push_config(&a, ""));
+    let c = client();
+    check_in(&c, &srv, "work").await;
+    assert!(
+        a.wait_until(Duration::from_secs(20), |l| !l.order.is_empty())
+            .await
+    );
+    let at_a = a.stored();
+
+    let put = |body: Value| {
+        let url = srv.url("/api/v1/admin/case-system");
+        let admin = srv.client();
+        async move { admin.put(url).json(&body).send().await.unwrap() }
+    };
+    let r = put(json!({"url": b.url(), "enabled": true, "secret": test_secret(2)})).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["applies_after_restart"],
+        false
+    );
+    check_in(&c, &srv, "housing").await;
+    assert!(
+        b.wait_until(Duration::from_secs(20), |l| !l.order.is_empty())
+            .await,
+        "the new endpoint got nothing"
+    );
+    assert_eq!(b.log().bad_signatures, 0, "signed with the new secret");
+    assert_eq!(a.stored(), at_a, "the old endpoint gets nothing more");
+
+    // Switched off: the next visit waits in the outbox (the feed still has it).
+    let r = put(json!({"url": b.url(), "enabled": false})).await;
+    assert_eq!(r.status(), 200);
+    let at_b = b.stored();
+    check_in(&c, &srv, "general").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(b.stored(), at_b, "pushed although switched off");
+    let health = srv.get_json("/healthz").await;
+    let detail = health["components"]["case_system"]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(detail.starts_with("pull;"), "{detail}");
+}

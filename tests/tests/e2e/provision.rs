@@ -112,14 +112,7 @@ async fn a_good_file_is_applied_and_its_secrets_wiped() {
     let health = client().get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     // Public, so no session is needed (a served appliance has no demo admin).
-    let services: serde_json::Value = client()
-        .get(server.url("/api/v1/services"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let services: serde_json::Value = server.get_public_json("/api/v1/services").await;
     assert_eq!(services[0]["id"], "general", "{services}");
     assert!(data.join("lotse.db").exists());
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use lotse_tests::{Browser, Screen, Server, client, lotse_bin};
 
-use crate::{admin_login, desk_login};
+use crate::desk_login;
 use serde_json::{Value, json};
 
 const SHORT: Duration = Duration::from_secs(5);
@@ -235,14 +235,28 @@ async fn the_stats_page_shows_charts_of_the_history() {
     );
     assert!(svg.text().await.unwrap().starts_with("<svg"));
 
-    // Staff only: without a session the page is refused.
+    // Staff only: without a session a script gets 401, a browser the login form,
+    // which brings it back to the page (query included) after the login.
     let r = client().get(srv.url("/admin/stats")).send().await.unwrap();
     assert_eq!(r.status(), 401);
-
     let b = Browser::open(&srv.base, Screen::Desk).await;
-    admin_login(&b, &srv).await;
-    b.client.goto(&srv.url("/admin/stats")).await.unwrap();
+    b.client
+        .goto(&srv.url("/admin/stats?granularity=day"))
+        .await
+        .unwrap();
+    let user = b.wait_testid("admin-login-username", SHORT).await;
+    let at = b.eval("location.pathname + location.search").await;
+    assert_eq!(at, json!("/admin?next=/admin/stats%3Fgranularity%3Dday"));
+    user.send_keys("admin").await.unwrap();
+    b.wait_testid("admin-login-password", SHORT)
+        .await
+        .send_keys(lotse_tests::DEMO_PASSWORD)
+        .await
+        .unwrap();
+    b.tap("admin-login-submit").await;
     b.wait_testid("stats-summary", SHORT).await;
+    let at = b.eval("location.pathname + location.search").await;
+    assert_eq!(at, json!("/admin/stats?granularity=day"));
     for id in [
         "stats-chart-visits",
         "stats-chart-waiting",
