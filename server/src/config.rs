@@ -62,6 +62,31 @@ fn format_problems(p: &[Problem]) -> String {
 
 // ---------- raw shape ----------
 
+/// What a problem with a secret's type says instead of serde's message, which would
+/// quote the value (`invalid type: integer `12345678`, expected a string`).
+pub(crate) const SECRET_NOT_TEXT: &str =
+    "a secret must be a quoted string, e.g. \"…\" (its value is not repeated here)";
+
+/// A secret as written in a file (Wi-Fi passphrase, admin password, case-system key): a
+/// string. Any other type is refused with [`SECRET_NOT_TEXT`], so a passphrase of digits
+/// written without quotes never ends up in a message, on screen or in a log.
+pub(crate) struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(…)")
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(s) => Ok(SecretText(s)),
+            _ => Err(serde::de::Error::custom(SECRET_NOT_TEXT)),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -76,7 +101,7 @@ struct RawConfig {
     #[serde(default)]
     counters: Vec<RawCounter>,
     /// The municipality's case-management system (`crate::outbox`).
-    case_system: Option<crate::outbox::settings::RawCaseSystem>,
+    case_system: Option<Spanned<crate::outbox::settings::RawCaseSystem>>,
     #[serde(default)]
     printer: RawPrinter,
     #[serde(default)]
@@ -120,8 +145,8 @@ struct RawGpio {
     reserve_i2c: bool,
     #[serde(default)]
     reserve_uart: bool,
-    debounce_ms: Option<u64>,
-    long_press_ms: Option<u64>,
+    debounce_ms: Option<Spanned<u64>>,
+    long_press_ms: Option<Spanned<u64>>,
     #[serde(default)]
     pins: Vec<Spanned<lotse_firmware::gpio::RawPin>>,
 }
@@ -438,7 +463,9 @@ impl Settings {
             Some(p) => {
                 let src = read(p)?;
                 let merged = merge_toml(DEMO_TOML, &src)?;
-                Self::from_toml(&merged).map(|s| Settings { demo: true, ..s })
+                Self::from_toml(&merged)
+                    .map(|s| Settings { demo: true, ..s })
+                    .map_err(|e| overlay_lines(e, &merged, &src))
             }
         }
     }
@@ -533,6 +560,75 @@ fn merge_toml(base: &str, overlay: &str) -> Result<String> {
             message: e.to_string(),
         }])
     })
+}
+
+/// Dotted paths (`services[1].prefix`) of the keys and values of a TOML text, with the
+/// line each starts on.
+fn paths_by_line(src: &str) -> Vec<(usize, String)> {
+    use toml::de::{DeTable, DeValue};
+    fn table(src: &str, prefix: &str, t: &DeTable<'_>, out: &mut Vec<(usize, String)>) {
+        for (k, v) in t {
+            let path = if prefix.is_empty() {
+                k.get_ref().to_string()
+            } else {
+                format!("{prefix}.{}", k.get_ref())
+            };
+            out.push((line_of(src, k.span().start), path.clone()));
+            value(src, path, v, out);
+        }
+    }
+    fn value(src: &str, path: String, v: &Spanned<DeValue<'_>>, out: &mut Vec<(usize, String)>) {
+        out.push((line_of(src, v.span().start), path.clone()));
+        match v.get_ref() {
+            DeValue::Table(t) => table(src, &path, t, out),
+            DeValue::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    value(src, format!("{path}[{i}]"), v, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(doc) = toml::de::DeTable::parse(src) {
+        table(src, "", doc.get_ref(), &mut out);
+    }
+    out
+}
+
+/// Problems of the demo defaults merged with an operator's file point at lines of the
+/// merged text, which nobody sees: each is moved to the line of the same key in the
+/// operator's file, or, when the value is one of the demo defaults, loses its line and
+/// says so.
+fn overlay_lines(e: ConfigError, merged: &str, overlay: &str) -> ConfigError {
+    let ConfigError::Invalid(problems) = e else {
+        return e;
+    };
+    let in_merged = paths_by_line(merged);
+    let mut in_overlay = std::collections::HashMap::new();
+    for (line, path) in paths_by_line(overlay) {
+        in_overlay.entry(path).or_insert(line);
+    }
+    let moved = problems
+        .into_iter()
+        .map(|mut p| {
+            if let Some(l) = p.line {
+                let mut paths: Vec<&String> = in_merged
+                    .iter()
+                    .filter(|(at, _)| *at == l)
+                    .map(|(_, path)| path)
+                    .collect();
+                // The most specific key on the line decides.
+                paths.sort_by_key(|path| std::cmp::Reverse(path.len()));
+                p.line = paths.iter().find_map(|path| in_overlay.get(*path).copied());
+                if p.line.is_none() {
+                    p.message.push_str(" (a demo default; set it in the file)");
+                }
+            }
+            p
+        })
+        .collect();
+    ConfigError::Invalid(moved)
 }
 
 type Bad<'a> = &'a mut dyn FnMut(Option<std::ops::Range<usize>>, &str, String);
@@ -958,7 +1054,7 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
     let case_system = raw
         .case_system
         .as_ref()
-        .map(|c| crate::outbox::settings::validate(c, &mut bad));
+        .map(|c| crate::outbox::settings::validate(c.get_ref(), c.span(), &mut bad));
     let scanning = crate::scanning::settings::validate(&raw.scanning, &mut bad);
     for r in raw.scanning.inbox_counters() {
         if !counter_ids.contains(&r.counter) {
@@ -1004,8 +1100,8 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
             backend,
             reserve_i2c: raw.gpio.reserve_i2c,
             reserve_uart: raw.gpio.reserve_uart,
-            debounce_ms: raw.gpio.debounce_ms,
-            long_press_ms: raw.gpio.long_press_ms,
+            debounce_ms: raw.gpio.debounce_ms.as_ref().map(|v| *v.get_ref()),
+            long_press_ms: raw.gpio.long_press_ms.as_ref().map(|v| *v.get_ref()),
             pins,
         };
         match validate_pins(&cfg) {
@@ -1014,19 +1110,40 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
                     if let Some(c) = &p.counter
                         && !counter_ids.contains(c)
                     {
+                        // Pin numbers are unique once the map is valid.
+                        let at = raw
+                            .gpio
+                            .pins
+                            .iter()
+                            .position(|r| r.get_ref().pin == i64::from(p.pin));
                         problems.push(Problem {
-                            line: None,
-                            key: format!("gpio.pins (BCM {})", p.pin),
-                            message: format!("unknown counter \"{c}\""),
+                            line: at.map(|i| line_of(src, raw.gpio.pins[i].span().start)),
+                            key: match at {
+                                Some(i) => format!("gpio.pins[{i}]"),
+                                None => "gpio.pins".into(),
+                            },
+                            message: format!("unknown counter \"{c}\" (BCM {})", p.pin),
                         });
                     }
                 }
                 Some(map)
             }
             Err(errors) => {
+                // `[gpio]` settings name their key; the line is the key's.
+                let setting_line = |e: &lotse_firmware::gpio::PinMapError| {
+                    let lotse_firmware::gpio::PinMapErrorKind::Setting { key, .. } = &e.kind else {
+                        return None;
+                    };
+                    let at = match *key {
+                        "debounce_ms" => raw.gpio.debounce_ms.as_ref(),
+                        _ => raw.gpio.long_press_ms.as_ref(),
+                    };
+                    at.or(raw.gpio.debounce_ms.as_ref())
+                        .map(|v| line_of(src, v.span().start))
+                };
                 for e in errors {
                     problems.push(Problem {
-                        line: e.line,
+                        line: e.line.or_else(|| setting_line(&e)),
                         key: match e.index {
                             Some(i) => format!("gpio.pins[{i}]"),
                             None => "gpio".into(),
@@ -1245,6 +1362,101 @@ services = ["a", "nope"]
         assert_eq!(ok.retention.max_days, 30);
         assert_eq!(ok.retention.personal_data_days_after_delivery, 0);
         assert_eq!(ok.retention.technical_days, 400);
+    }
+
+    /// Found by the `config` fuzz target: a key of digits written without quotes came
+    /// back in serde's message ("invalid type: integer `…`").
+    #[test]
+    fn a_case_system_secret_written_as_a_number_is_not_repeated() {
+        for key in ["secret", "signing_key", "feed_token"] {
+            let p = problems(&format!(
+                "[site]\nid = \"x\"\n[case_system]\n{key} = 20250917314159\n"
+            ));
+            let text: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+            assert!(
+                text.iter().all(|t| !t.contains("20250917314159")),
+                "{text:#?}"
+            );
+            assert_eq!(p[0].line, Some(4), "{text:#?}");
+        }
+    }
+
+    /// Found by the `config` fuzz target: the problems of `lotse demo --config FILE`
+    /// named lines of the demo defaults merged with FILE, a text nobody sees.
+    #[test]
+    fn demo_overlay_problems_point_at_lines_of_the_overlay() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("o.toml");
+        std::fs::write(
+            &f,
+            "[site]\nid = \"kreis-test\"\n\n[[services]]\nid = \"residence\"\nprefix = \"a\"\n",
+        )
+        .unwrap();
+        let Err(ConfigError::Invalid(p)) = Settings::demo(Some(&f)) else {
+            panic!("the overlay is invalid");
+        };
+        let text: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("line 6: services[0].prefix")),
+            "{text:#?}"
+        );
+        // The demo's counters serve services the overlay removed: demo defaults, no line.
+        let unknown = p
+            .iter()
+            .find(|p| p.key.starts_with("counters[0].services"))
+            .unwrap();
+        assert_eq!(unknown.line, None, "{text:#?}");
+        assert!(unknown.message.contains("demo default"), "{text:#?}");
+    }
+
+    /// Found by the `config` fuzz target: a `[case_system]` with neither `url` nor
+    /// `feed_token` was reported without a line.
+    #[test]
+    fn a_case_system_without_url_or_feed_token_points_at_its_table() {
+        let p = problems("[site]\nid = \"x\"\n\n[case_system]\nretry_max = \"1h\"\n");
+        let p: Vec<&Problem> = p.iter().filter(|p| p.key == "case_system").collect();
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert_eq!(p[0].line, Some(4), "{p:#?}");
+    }
+
+    /// Found with the `config` fuzz target's line check: `[gpio]` settings out of range
+    /// were reported without a line.
+    #[test]
+    fn gpio_settings_have_their_lines() {
+        let p = problems("[site]\nid = \"x\"\n[gpio]\nlong_press_ms = 20\ndebounce_ms = 0\n");
+        let text: Vec<String> = p
+            .iter()
+            .filter(|p| p.key == "gpio")
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(text.len(), 2, "{text:#?}");
+        assert!(
+            text[0].starts_with("line 5: gpio: gpio.debounce_ms"),
+            "{text:#?}"
+        );
+        assert!(
+            text[1].starts_with("line 4: gpio: gpio.long_press_ms"),
+            "{text:#?}"
+        );
+    }
+
+    /// Found by the `config` fuzz target: a desk button wired to an unknown counter was
+    /// the one pin problem without a line.
+    #[test]
+    fn a_pin_of_an_unknown_counter_has_its_line() {
+        let p = problems(
+            "[site]\nid = \"x\"\n[[services]]\nid = \"a\"\nprefix = \"A\"\n\
+             [[counters]]\nid = \"c\"\nname = \"C\"\nservices = [\"a\"]\n\
+             [gpio]\nbackend = \"sim\"\n\
+             [[gpio.pins]]\npin = 5\nfunction = \"call_button\"\ncounter = \"c9\"\n",
+        );
+        let text: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            text,
+            ["line 12: gpio.pins[0]: unknown counter \"c9\" (BCM 5)"],
+            "{text:#?}"
+        );
     }
 
     #[test]

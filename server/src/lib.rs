@@ -24,7 +24,8 @@
 //! - [`tls`]: HTTPS certificates: loading, reloading, self-signed ones;
 //! - [`watchdog`]: systemd readiness and watchdog;
 //! - [`appliance`]: wiring it all into one running process;
-//! - [`bench`]: load figures against a real `lotse` process.
+//! - [`bench`]: load figures against a real `lotse` process;
+//! - `testing` (tests and feature `fuzzing`): the appliance driven in-process.
 
 // Tests may unwrap: a panic is how a test reports failure.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -51,6 +52,8 @@ pub mod scanning;
 pub mod settings_store;
 pub mod stats;
 pub mod storage;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod testing;
 pub mod tickets;
 pub mod tls;
 pub mod watchdog;

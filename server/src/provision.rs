@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::config::{ConfigError, Problem, Settings, line_of};
+use crate::config::{ConfigError, Problem, SecretText, Settings, line_of};
 
 /// Marker left in the target root while the device has no valid provisioning; holds
 /// the problems, one per line.
@@ -206,7 +206,7 @@ struct RawNetwork {
 #[serde(deny_unknown_fields)]
 struct RawWifi {
     ssid: Option<Spanned<String>>,
-    psk: Option<Spanned<String>>,
+    psk: Option<Spanned<SecretText>>,
     country: Option<Spanned<String>>,
 }
 
@@ -230,8 +230,8 @@ struct RawSsh {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAdmin {
-    password: Option<Spanned<String>>,
-    password_hash: Option<Spanned<String>>,
+    password: Option<Spanned<SecretText>>,
+    password_hash: Option<Spanned<SecretText>>,
 }
 
 /// Only the site id; the rest of `[site]` is the configuration's business.
@@ -432,8 +432,8 @@ pub fn parse(src: &str, dir: &Path) -> Result<Provision, Vec<Problem>> {
             }
         };
         let psk = match &w.psk {
-            Some(s) if (8..=63).contains(&s.get_ref().len()) && s.get_ref().is_ascii() => {
-                s.get_ref().clone()
+            Some(s) if (8..=63).contains(&s.get_ref().0.len()) && s.get_ref().0.is_ascii() => {
+                s.get_ref().0.clone()
             }
             Some(s) => {
                 p.at(
@@ -555,7 +555,7 @@ pub fn parse(src: &str, dir: &Path) -> Result<Provision, Vec<Problem>> {
         match (&a.password, &a.password_hash) {
             (Some(pw), None) => {
                 secret_spans.push(pw.span());
-                if pw.get_ref().chars().count() < 12 {
+                if pw.get_ref().0.chars().count() < 12 {
                     p.at(
                         Some(pw.span()),
                         "admin.password",
@@ -563,14 +563,14 @@ pub fn parse(src: &str, dir: &Path) -> Result<Provision, Vec<Problem>> {
                     );
                     None
                 } else {
-                    Some(Admin::Password(pw.get_ref().clone()))
+                    Some(Admin::Password(pw.get_ref().0.clone()))
                 }
             }
             (None, Some(h)) => {
                 secret_spans.push(h.span());
-                match argon2::password_hash::PasswordHash::new(h.get_ref()) {
+                match argon2::password_hash::PasswordHash::new(&h.get_ref().0) {
                     Ok(ph) if ph.algorithm.as_str().starts_with("argon2") => {
-                        Some(Admin::Hash(h.get_ref().clone()))
+                        Some(Admin::Hash(h.get_ref().0.clone()))
                     }
                     _ => {
                         p.at(

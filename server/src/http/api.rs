@@ -202,21 +202,33 @@ pub async fn checkin(
             return Ok((StatusCode::OK, AppJson(t)).into_response());
         }
     }
+    // Claimed scans go back to the hub when the check-in is refused (dropped claims),
+    // so the visitor need not scan again; only a stored ticket uses them up.
+    let scan = body
+        .scan
+        .as_deref()
+        .map(|id| st.scans.claim(id))
+        .transpose()?;
+    let id_scan = body
+        .id_scan
+        .as_deref()
+        .map(|id| st.scans.claim(id))
+        .transpose()?;
     let mut appointment = body.appointment;
     let mut identification = Identification::default();
-    if let Some(id) = &body.scan {
-        match st.scans.take(id)? {
+    if let Some(claim) = &scan {
+        match claim.identified() {
             Identified::Appointment { reference, service } => {
-                if service != body.service {
+                if *service != body.service {
                     return Err(AppError::Unprocessable(format!(
                         "the appointment code is for service \"{service}\", not \"{}\"",
                         body.service
                     )));
                 }
                 appointment = true;
-                identification.appointment_ref = Some(reference);
+                identification.appointment_ref = Some(reference.clone());
             }
-            Identified::Card { card } => identification.visitor_card = Some(card),
+            Identified::Card { card } => identification.visitor_card = Some(card.clone()),
             Identified::IdDocument { .. } => {
                 return Err(AppError::Unprocessable(
                     "an ID document scan goes in \"id_scan\", not \"scan\"".into(),
@@ -224,11 +236,11 @@ pub async fn checkin(
             }
         }
     }
-    if let Some(id) = &body.id_scan {
-        match st.scans.take(id)? {
+    if let Some(claim) = &id_scan {
+        match claim.identified() {
             Identified::IdDocument { visitor, .. } => {
                 identification.id_document = true;
-                identification.visitor = body.consent.then_some(visitor);
+                identification.visitor = body.consent.then(|| visitor.clone());
             }
             _ => {
                 return Err(AppError::Unprocessable(
@@ -247,6 +259,9 @@ pub async fn checkin(
             identification,
         })
         .await?;
+    for claim in [scan, id_scan].into_iter().flatten() {
+        claim.used();
+    }
     let code = if new {
         let issued = ticket.arrived_at;
         ticket.printed = Some(st.printer.submit(&ticket, issued).await);

@@ -1,7 +1,7 @@
 //! The one place where errors become HTTP answers: RFC 9457 problem documents with
 //! a stable `type`, and no internals in the text.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +30,9 @@ pub enum AppError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Json(#[from] JsonRejection),
+    /// A raw body that could not be read (too large, broken stream).
+    #[error(transparent)]
+    Body(#[from] BytesRejection),
     #[error(transparent)]
     Path(#[from] PathRejection),
     #[error(transparent)]
@@ -264,6 +267,15 @@ impl IntoResponse for AppError {
                         ("body-too-large", "Request body too large")
                     }
                     _ => ("invalid-body", "Invalid request body"),
+                };
+                problem(status, slug, title, r.body_text())
+            }
+            AppError::Body(r) => {
+                let status = r.status();
+                let (slug, title) = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    ("body-too-large", "Request body too large")
+                } else {
+                    ("invalid-body", "Invalid request body")
                 };
                 problem(status, slug, title, r.body_text())
             }

@@ -7,6 +7,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -153,7 +154,13 @@ pub struct AckAnswer {
 #[utoipa::path(post, path = "/api/v1/feed/ack", tag = "case-system", request_body = AckBody,
     responses((status = 200, body = AckAnswer), (status = 401, body = Problem),
         (status = 422, body = Problem), (status = 400, body = Problem)))]
-pub async fn ack(State(st): State<AppState>, body: Bytes) -> Result<Response> {
+pub async fn ack(
+    State(st): State<AppState>,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    // Read by hand (not `AppJson`) so that any malformed body is a 400, but a body
+    // over the limit is still a 413 problem rather than axum's plain-text answer.
+    let body = body.map_err(AppError::from)?;
     let body: AckBody = serde_json::from_slice(&body)
         .map_err(|e| FeedError::BadRequest(format!("expected {{\"cursor\": N}}: {e}")))?;
     let cursor = body.cursor;

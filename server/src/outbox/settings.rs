@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::sign;
-use crate::config::parse_duration;
+use crate::config::{SECRET_NOT_TEXT, SecretText, parse_duration};
 
 /// `[case_system]` as written.
 #[derive(Debug, Deserialize, Default)]
@@ -18,7 +18,7 @@ use crate::config::parse_duration;
 pub struct RawCaseSystem {
     url: Option<Spanned<String>>,
     secret: Option<Spanned<SecretList>>,
-    signing_key: Option<Spanned<String>>,
+    signing_key: Option<Spanned<SecretText>>,
     client_cert: Option<Spanned<String>>,
     client_key: Option<Spanned<String>>,
     ca: Option<Spanned<String>>,
@@ -27,36 +27,35 @@ pub struct RawCaseSystem {
     give_up_after: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     alert_after: Option<Spanned<String>>,
-    feed_token: Option<Spanned<String>>,
+    feed_token: Option<Spanned<SecretText>>,
 }
 
 /// `secret = "whsec_…"` or, during a key rotation, `secret = ["whsec_new…", "whsec_old…"]`.
-#[derive(Debug)]
 struct SecretList(Vec<String>);
+
+impl std::fmt::Debug for SecretList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretList({} × …)", self.0.len())
+    }
+}
 
 impl<'de> Deserialize<'de> for SecretList {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = SecretList;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a secret \"whsec_…\" or a list of them")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SecretList, E> {
-                Ok(SecretList(vec![v.to_string()]))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<SecretList, A::Error> {
-                let mut out = Vec::new();
-                while let Some(s) = seq.next_element::<String>()? {
-                    out.push(s);
-                }
-                Ok(SecretList(out))
-            }
+        // Through `toml::Value`, so that no type error quotes a secret (`SecretText`).
+        match toml::Value::deserialize(d)? {
+            toml::Value::String(s) => Ok(SecretList(vec![s])),
+            toml::Value::Array(a) => a
+                .into_iter()
+                .map(|v| match v {
+                    toml::Value::String(s) => Ok(s),
+                    _ => Err(serde::de::Error::custom(SECRET_NOT_TEXT)),
+                })
+                .collect::<Result<_, _>>()
+                .map(SecretList),
+            _ => Err(serde::de::Error::custom(
+                "a secret \"whsec_…\" or a list of them (its value is not repeated here)",
+            )),
         }
-        d.deserialize_any(V)
     }
 }
 
@@ -156,8 +155,9 @@ fn duration(v: &Option<Spanned<String>>, key: &str, default: Duration, bad: Bad<
     }
 }
 
-/// Checks the section and reports every problem through `bad` (span, key, message).
-pub fn validate(raw: &RawCaseSystem, bad: Bad<'_>) -> CaseSystemSettings {
+/// Checks the section (`at`: where it is written) and reports every problem through
+/// `bad` (span, key, message).
+pub fn validate(raw: &RawCaseSystem, at: Range<usize>, bad: Bad<'_>) -> CaseSystemSettings {
     let mut url = None;
     let mut https = false;
     if let Some(u) = &raw.url {
@@ -211,7 +211,7 @@ pub fn validate(raw: &RawCaseSystem, bad: Bad<'_>) -> CaseSystemSettings {
     let signing_key =
         raw.signing_key
             .as_ref()
-            .and_then(|k| match sign::parse_signing_key(k.get_ref()) {
+            .and_then(|k| match sign::parse_signing_key(&k.get_ref().0) {
                 Ok(seed) => Some(Secret(seed.to_vec())),
                 Err(m) => {
                     bad(Some(k.span()), "case_system.signing_key", m);
@@ -333,7 +333,7 @@ pub fn validate(raw: &RawCaseSystem, bad: Bad<'_>) -> CaseSystemSettings {
     );
 
     let feed_token = raw.feed_token.as_ref().and_then(|t| {
-        let v = t.get_ref();
+        let v = &t.get_ref().0;
         if v.len() < 16 || !v.bytes().all(|b| b.is_ascii_graphic()) {
             bad(
                 Some(t.span()),
@@ -348,7 +348,7 @@ pub fn validate(raw: &RawCaseSystem, bad: Bad<'_>) -> CaseSystemSettings {
 
     if raw.url.is_none() && raw.feed_token.is_none() {
         bad(
-            None,
+            Some(at),
             "case_system",
             "needs a url (push) or a feed_token (pull), or both".into(),
         );

@@ -386,6 +386,30 @@ fn header_detection_ignores_arrays() {
     assert_eq!(header("dns = [\"1.1.1.1\"]"), None);
 }
 
+/// Found by the `config` fuzz target: a passphrase or password of digits written without
+/// quotes came back in serde's message ("invalid type: integer `…`"), which the marker
+/// shows on the kiosk screen.
+#[test]
+fn a_secret_written_as_a_number_is_not_repeated() {
+    for (from, to) in [
+        ("psk = \"wifi-secret-123\"", "psk = 20250917314159"),
+        (
+            "password = \"correct horse battery\"",
+            "password = 20250917314159",
+        ),
+        (
+            "secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
+            "secret = [20250917314159]",
+        ),
+    ] {
+        let src = HUB.replace(from, to);
+        let got: Vec<String> = problems(&src).iter().map(|p| p.to_string()).collect();
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert!(!got[0].contains("20250917314159"), "{got:#?}");
+        assert!(got[0].contains("quoted string"), "{got:#?}");
+    }
+}
+
 #[test]
 fn a_hub_with_tls_gets_a_certificate_that_the_configuration_names() {
     let boot = tempfile::tempdir().unwrap();

@@ -111,6 +111,46 @@ struct Held {
     until: DateTime<Utc>,
 }
 
+/// A scan taken out of the hub by [`ScanHub::claim`]; goes back unless used.
+pub struct Claim {
+    hub: ScanHub,
+    id: String,
+    identified: Identified,
+    until: DateTime<Utc>,
+    used: bool,
+}
+
+impl Claim {
+    /// What the scan identified.
+    pub fn identified(&self) -> &Identified {
+        &self.identified
+    }
+
+    /// The check-in took the scan: it is gone for good.
+    pub fn used(mut self) -> Identified {
+        self.used = true;
+        self.identified.clone()
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if !self.used {
+            let h = Held {
+                identified: self.identified.clone(),
+                until: self.until,
+            };
+            self.hub.lock().insert(std::mem::take(&mut self.id), h);
+        }
+    }
+}
+
+impl fmt::Debug for Claim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claim").finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     settings: ScanSettings,
     /// The enabled ID document types: the file's, or the admin screen's once changed.
@@ -251,12 +291,24 @@ impl ScanHub {
 
     /// Hands out a held scan once.
     pub fn take(&self, id: &str) -> Result<Identified, ScanError> {
+        self.claim(id).map(Claim::used)
+    }
+
+    /// Takes a held scan for a check-in that may still be refused: unless
+    /// [`Claim::used`] is called, the scan is held again (until its original expiry)
+    /// when the claim drops, so a refused request does not use it up.
+    pub fn claim(&self, id: &str) -> Result<Claim, ScanError> {
         let now = self.inner.clock.now();
         let mut held = self.lock();
         held.retain(|_, h| h.until > now);
-        held.remove(id)
-            .map(|h| h.identified)
-            .ok_or(ScanError::Unknown)
+        let h = held.remove(id).ok_or(ScanError::Unknown)?;
+        Ok(Claim {
+            hub: self.clone(),
+            id: id.to_string(),
+            identified: h.identified,
+            until: h.until,
+            used: false,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
