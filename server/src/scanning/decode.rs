@@ -617,7 +617,7 @@ pub fn luma_from_bytes(bytes: &[u8], path: &Path) -> Result<image::GrayImage, De
             source,
         })?;
     reader.limits(limits_for(w, h));
-    let img = reader.decode().map_err(image_err)?;
+    let img = decode_guarded(reader).map_err(image_err)?;
     if u64::from(img.width()) * u64::from(img.height()) > MAX_PIXELS {
         return Err(DecodeError::TooLarge);
     }
@@ -635,6 +635,21 @@ pub fn luma_from_bytes(bytes: &[u8], path: &Path) -> Result<image::GrayImage, De
         return image::GrayImage::from_raw(w, h, data).ok_or(DecodeError::TooLarge);
     }
     Ok(img.to_luma8())
+}
+
+/// Decodes under `catch_unwind`: the image crate's decoders have panicked on damaged files
+/// (png 0.18.1 on a damaged palette, found by the `image_decode` fuzz target).
+fn decode_guarded(
+    reader: image::ImageReader<std::io::Cursor<&[u8]>>,
+) -> image::ImageResult<image::DynamicImage> {
+    catch_unwind(AssertUnwindSafe(|| reader.decode())).unwrap_or_else(|_| {
+        Err(image::ImageError::Decoding(
+            image::error::DecodingError::new(
+                image::error::ImageFormatHint::Unknown,
+                "the picture's data is damaged",
+            ),
+        ))
+    })
 }
 
 /// Decoder limits for an image whose header said `w`×`h`.
@@ -696,9 +711,7 @@ pub fn mjpeg_to_luma(
     let mut reader =
         image::ImageReader::with_format(std::io::Cursor::new(bytes), image::ImageFormat::Jpeg);
     reader.limits(limits_for(8192, 8192));
-    let img = reader
-        .decode()
-        .map_err(|e| bad(format!("MJPEG frame: {e}")))?;
+    let img = decode_guarded(reader).map_err(|e| bad(format!("MJPEG frame: {e}")))?;
     if u64::from(img.width()) * u64::from(img.height()) > MAX_PIXELS {
         return Err(bad("MJPEG frame too large".into()));
     }
@@ -774,6 +787,28 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use rxing::{MultiFormatWriter, Writer};
+
+    /// Found by the `image_decode` fuzz target: png 0.18.1 panicked on this palette.
+    #[test]
+    fn a_png_whose_decoder_panics_is_an_image_error() {
+        let hex: String = [
+            "89504e470d0a1a0a0000000d4948445200000013000000130103000000489ea48f00000038504c54",
+            "45ff86735e00000008000046544c5000100c5e59d8982d3be3365ddbba53b5d0c42b6e6b39606790",
+            "a235a43b6e866c3bd387ff0fffff00000055c2d37e000000574944415408d7014c00b3ff0008b900",
+            "00137640003020c0007fffe0007001600017fd6003b4050000b5f540009515e00055554000f51560",
+            "0057f520006c0aa00057fda000900140001fffa000883a40008a5fd5001bb7c084f819023b1a42da",
+            "000000f149004e44ae426082",
+        ]
+        .concat();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let err = luma_from_bytes(&bytes, Path::new("palette.png")).unwrap_err();
+        assert!(matches!(err, DecodeError::Image { .. }), "{err}");
+        let d = Decoder::default();
+        assert!(d.decode_bytes(&bytes, Path::new("palette.png")).is_err());
+    }
 
     fn render(text: &str, format: BarcodeFormat, w: u32, h: u32) -> (Vec<u8>, u32, u32) {
         let bits = MultiFormatWriter
