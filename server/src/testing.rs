@@ -344,6 +344,11 @@ impl TestApp {
                         "SELECT seq, event_id, visit_id, type, created_at, payload, pending_since \
                            FROM outbox"
                             .to_string()
+                    } else if t == "outbox_meta" {
+                        "SELECT * FROM outbox_meta WHERE key NOT IN ('delivered_total', \
+                           'last_delivery_at', 'last_error', 'last_error_at', 'disabled_url', \
+                           'disabled_at')"
+                            .to_string()
                     } else {
                         format!("SELECT * FROM \"{t}\"")
                     };

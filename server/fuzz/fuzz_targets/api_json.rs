@@ -451,6 +451,9 @@ fn check(h: &mut Harness, data: &[u8]) {
 fuzz_target!(|data: &[u8]| {
     let mut guard = HARNESS.lock().unwrap_or_else(|e| e.into_inner());
     let h = guard.get_or_insert_with(|| {
+        // libfuzzer-sys's panic hook aborts even on panics the image decoder catches on
+        // purpose; with the default hook a panic that escapes still aborts in its wrapper.
+        drop(std::panic::take_hook());
         remove_stale_dirs();
         Harness {
         rt: tokio::runtime::Builder::new_current_thread()
