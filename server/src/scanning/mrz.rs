@@ -826,29 +826,29 @@ fn as_digits(data: &[u8]) -> Option<Vec<u8>> {
     data.iter().map(|&c| as_digit(c)).collect()
 }
 
+/// The letter–digit pairs OCR confuses (ICAO 9303-3); repairs use them only where a
+/// check digit confirms the result.
+pub(crate) const CONFUSIONS: [(u8, u8); 6] = [
+    (b'O', b'0'),
+    (b'I', b'1'),
+    (b'Z', b'2'),
+    (b'S', b'5'),
+    (b'G', b'6'),
+    (b'B', b'8'),
+];
+
 fn as_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c),
-        b'O' => Some(b'0'),
-        b'I' => Some(b'1'),
-        b'Z' => Some(b'2'),
-        b'S' => Some(b'5'),
-        b'G' => Some(b'6'),
-        b'B' => Some(b'8'),
-        _ => None,
+    if c.is_ascii_digit() {
+        return Some(c);
     }
+    CONFUSIONS.iter().find(|(l, _)| *l == c).map(|&(_, d)| d)
 }
 
 fn as_letter(c: u8) -> u8 {
-    match c {
-        b'0' => b'O',
-        b'1' => b'I',
-        b'2' => b'Z',
-        b'5' => b'S',
-        b'6' => b'G',
-        b'8' => b'B',
-        other => other,
-    }
+    CONFUSIONS
+        .iter()
+        .find(|(_, d)| *d == c)
+        .map_or(c, |&(l, _)| l)
 }
 
 /// Fillers misread as `K` in a country code: once padding starts it does not stop.

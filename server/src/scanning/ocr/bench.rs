@@ -82,19 +82,7 @@ pub fn run(images: &Path, frames: usize) -> std::io::Result<String> {
         "1280x720 frame without MRZ",
         ms(t)
     );
-    let camera = synth::render(
-        &td3,
-        &Scene {
-            width: 1280,
-            height: 720,
-            pitch: 20.0,
-            angle_deg: -2.0,
-            blur: 1.0,
-            noise: 6.0,
-            jpeg_quality: Some(70),
-            seed: 7,
-        },
-    );
+    let camera = synth::render(&td3, &Scene::camera_720p());
     let (t, hits) = time(frames, &td3, || {
         read_mrz(&camera.luma, 1280, 720)
             .ok()

@@ -263,23 +263,15 @@ fn kind(lines: usize, chars: usize, visa: bool, line: usize, col: usize) -> Kind
     }
 }
 
-/// The look-alike of a glyph in the other alphabet (the confusions ICAO 9303-3 names).
+/// The look-alike of a glyph in the other alphabet: the confusions of text repair, and
+/// `D` and `Q`, which the OCR-B templates also mistake for `0`.
 fn look_alike(c: u8) -> Option<u8> {
-    Some(match c {
-        b'O' | b'D' | b'Q' => b'0',
-        b'I' => b'1',
-        b'Z' => b'2',
-        b'S' => b'5',
-        b'G' => b'6',
-        b'B' => b'8',
-        b'0' => b'O',
-        b'1' => b'I',
-        b'2' => b'Z',
-        b'5' => b'S',
-        b'6' => b'G',
-        b'8' => b'B',
-        _ => return None,
-    })
+    if matches!(c, b'D' | b'Q') {
+        return Some(b'0');
+    }
+    crate::scanning::mrz::CONFUSIONS
+        .iter()
+        .find_map(|&(l, d)| (l == c).then_some(d).or((d == c).then_some(l)))
 }
 
 /// Whether a check digit covers the position (or is one). Document codes, states, names,

@@ -39,6 +39,20 @@ impl Scene {
             seed,
         }
     }
+
+    /// A passport held in front of a 720p camera: small, soft, tilted, JPEG-compressed.
+    pub fn camera_720p() -> Self {
+        Scene {
+            width: 1280,
+            height: 720,
+            pitch: 20.0,
+            angle_deg: -2.0,
+            blur: 1.0,
+            noise: 6.0,
+            jpeg_quality: Some(70),
+            seed: 7,
+        }
+    }
 }
 
 /// An 8-bit luma image.

@@ -166,20 +166,7 @@ const TD3: [&str; 2] = [
 
 #[test]
 fn reads_a_camera_frame_and_turned_pages() {
-    // A passport held in front of a 720p camera: small, soft, tilted.
-    let frame = render(
-        &TD3,
-        &Scene {
-            width: 1280,
-            height: 720,
-            pitch: 20.0,
-            angle_deg: -2.0,
-            blur: 1.0,
-            noise: 6.0,
-            jpeg_quality: Some(70),
-            seed: 7,
-        },
-    );
+    let frame = render(&TD3, &Scene::camera_720p());
     let read = read_mrz(&frame.luma, 1280, 720).unwrap().unwrap();
     assert_eq!(read.mrz().lines(), TD3);
 
