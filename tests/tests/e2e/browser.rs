@@ -511,14 +511,7 @@ async fn the_desk_calls_by_button_and_by_keyboard() {
     check_in(&srv, "work", "de").await;
     let b = Browser::open(&srv.base, Screen::Desk).await;
     desk_login(&b, "desk", lotse_tests::DEMO_PASSWORD).await;
-    let select = b.wait_testid("desk-counter-select", LONG).await;
-    b.wait_js(
-        "the counters in the choice",
-        "document.querySelector('[data-testid=desk-counter-select] option[value=c1]')",
-        SHORT,
-    )
-    .await;
-    select.select_by_value("c1").await.unwrap();
+    crate::desk_at_counter(&b, "c1", SHORT).await;
     b.wait_js(
         "the waiting list of counter 1",
         "document.querySelectorAll('[data-testid=desk-waiting-row]').length === 2",

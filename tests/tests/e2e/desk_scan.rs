@@ -205,14 +205,7 @@ async fn the_desk_confirms_consent_before_an_id_document_is_stored() {
 
     let b = Browser::open(&srv.base, Screen::Desk).await;
     crate::desk_login(&b, "desk", lotse_tests::DEMO_PASSWORD).await;
-    let select = b.wait_testid("desk-counter-select", LONG).await;
-    b.wait_js(
-        "the counters in the choice",
-        "document.querySelector('[data-testid=desk-counter-select] option[value=c1]')",
-        LONG,
-    )
-    .await;
-    select.select_by_value("c1").await.unwrap();
+    crate::desk_at_counter(&b, "c1", LONG).await;
     b.tap("desk-call-next").await;
     b.wait_js(
         "the called ticket",

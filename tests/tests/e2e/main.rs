@@ -69,6 +69,27 @@ pub(crate) async fn desk_login(b: &lotse_tests::Browser, username: &str, passwor
     b.tap("desk-login-submit").await;
 }
 
+/// Chooses `counter` at the logged-in desk once the counters are in the choice (given
+/// `timeout` after the desk itself, which may take 20 s, appeared).
+pub(crate) async fn desk_at_counter(
+    b: &lotse_tests::Browser,
+    counter: &str,
+    timeout: std::time::Duration,
+) {
+    let select = b
+        .wait_testid("desk-counter-select", std::time::Duration::from_secs(20))
+        .await;
+    b.wait_js(
+        "the counters in the choice",
+        &format!(
+            "document.querySelector('[data-testid=desk-counter-select] option[value={counter}]')"
+        ),
+        timeout,
+    )
+    .await;
+    select.select_by_value(counter).await.unwrap();
+}
+
 /// Opens `/admin`, checks that it asks for a login before showing any setting, logs in
 /// as the demo `admin` through its real login form and waits until every section loaded.
 pub(crate) async fn admin_login(b: &lotse_tests::Browser, srv: &lotse_tests::Server) {
