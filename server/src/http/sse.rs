@@ -64,20 +64,16 @@ pub(super) fn live_stream<T: Clone + Send + 'static>(
         if let Some(first) = c.first.take() {
             return Some((Ok(first), c));
         }
-        while let Some(item) = c.replay.pop_front() {
-            match (c.next)(Some(item)) {
-                Step::Send(e) => return Some((Ok(e), c)),
-                Step::Skip => {}
-                Step::End => return None,
-            }
-        }
         loop {
-            let item = tokio::select! {
-                _ = c.shutdown.changed() => return None,
-                r = c.live.recv() => match r {
-                    Ok(item) => Some(item),
-                    Err(broadcast::error::RecvError::Lagged(_)) => None,
-                    Err(broadcast::error::RecvError::Closed) => return None,
+            let item = match c.replay.pop_front() {
+                Some(item) => Some(item),
+                None => tokio::select! {
+                    _ = c.shutdown.changed() => return None,
+                    r = c.live.recv() => match r {
+                        Ok(item) => Some(item),
+                        Err(broadcast::error::RecvError::Lagged(_)) => None,
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
                 },
             };
             match (c.next)(item) {
