@@ -66,6 +66,13 @@ pub enum AppError {
     },
     #[error("all {max} live event streams are in use; try again in {retry_after_secs} s")]
     TooManyStreams { max: u32, retry_after_secs: u64 },
+    #[error(
+        "this address has {per_address} live event streams open already, its share; try again in {retry_after_secs} s"
+    )]
+    TooManyStreamsFromAddress {
+        per_address: u32,
+        retry_after_secs: u64,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, AppError>;
@@ -398,6 +405,17 @@ impl IntoResponse for AppError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "too-many-streams",
                     "Too many live event streams",
+                    detail,
+                ),
+                retry_after_secs,
+            ),
+            AppError::TooManyStreamsFromAddress {
+                retry_after_secs, ..
+            } => with_retry_after(
+                problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too-many-streams-from-address",
+                    "Too many live event streams from this address",
                     detail,
                 ),
                 retry_after_secs,

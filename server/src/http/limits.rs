@@ -2,6 +2,10 @@
 //! streams at once. A kiosk is known by its address: there is no proxy in front of
 //! the appliance, and the kiosk on the appliance itself is loopback.
 //!
+//! One address may hold at most a quarter of the live streams, so a single stuck or
+//! hostile client cannot starve the displays and desks. The appliance's own screens
+//! (loopback) are exempt: only the overall cap applies to them.
+//!
 //! The check-in limit is a token bucket per address: a burst of `per_minute`, then one
 //! more every `60 s / per_minute`. A busy kiosk issues a ticket every 10 to 20 seconds;
 //! the default of 30 a minute is only reached by a script or a stuck device.
@@ -71,12 +75,46 @@ impl RateLimiter {
     }
 }
 
+/// Live streams open per address (loopback not counted).
+type StreamsByAddress = Arc<Mutex<HashMap<IpAddr, u32>>>;
+
 /// The limits of one running appliance; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub checkins: Arc<RateLimiter>,
     streams: Arc<Semaphore>,
     max_streams: u32,
+    by_address: StreamsByAddress,
+}
+
+/// Why a live stream was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamRefused {
+    /// Every slot is taken.
+    Full { max: u32 },
+    /// This address holds its whole share already.
+    AddressShare { per_address: u32 },
+}
+
+/// One open live stream: its slot and its address's count are given back on drop.
+#[derive(Debug)]
+pub struct StreamSlot {
+    _permit: OwnedSemaphorePermit,
+    address: Option<(IpAddr, StreamsByAddress)>,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        if let Some((ip, map)) = &self.address {
+            let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = map.get_mut(ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    map.remove(ip);
+                }
+            }
+        }
+    }
 }
 
 impl Limits {
@@ -85,13 +123,39 @@ impl Limits {
             checkins: Arc::new(RateLimiter::new(checkins_per_minute)),
             streams: Arc::new(Semaphore::new(max_event_streams as usize)),
             max_streams: max_event_streams,
+            by_address: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
-    /// A slot for one live stream, held as long as the stream is open; `None` when
-    /// every slot is taken.
-    pub fn stream_slot(&self) -> Option<OwnedSemaphorePermit> {
-        self.streams.clone().try_acquire_owned().ok()
+    /// Live streams one address other than loopback may hold: a quarter, at least one.
+    pub fn streams_per_address(&self) -> u32 {
+        self.max_streams.div_ceil(4).max(1)
+    }
+
+    /// A slot for one live stream from `ip`, held as long as the stream is open.
+    pub fn stream_slot(&self, ip: IpAddr) -> Result<StreamSlot, StreamRefused> {
+        let full = StreamRefused::Full {
+            max: self.max_streams,
+        };
+        if ip.is_loopback() {
+            let permit = self.streams.clone().try_acquire_owned().map_err(|_| full)?;
+            return Ok(StreamSlot {
+                _permit: permit,
+                address: None,
+            });
+        }
+        let per_address = self.streams_per_address();
+        let mut map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        let held = map.get(&ip).copied().unwrap_or(0);
+        if held >= per_address {
+            return Err(StreamRefused::AddressShare { per_address });
+        }
+        let permit = self.streams.clone().try_acquire_owned().map_err(|_| full)?;
+        map.insert(ip, held + 1);
+        Ok(StreamSlot {
+            _permit: permit,
+            address: Some((ip, self.by_address.clone())),
+        })
     }
 
     /// Live streams open now.
@@ -162,13 +226,46 @@ mod tests {
     #[test]
     fn stream_slots_are_returned_when_dropped() {
         let limits = Limits::new(30, 2);
-        let a = limits.stream_slot().unwrap();
-        let _b = limits.stream_slot().unwrap();
-        assert!(limits.stream_slot().is_none());
+        let lo = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        let a = limits.stream_slot(lo).unwrap();
+        let _b = limits.stream_slot(lo).unwrap();
+        assert_eq!(
+            limits.stream_slot(lo).unwrap_err(),
+            StreamRefused::Full { max: 2 }
+        );
         assert_eq!(limits.open_streams(), 2);
         drop(a);
-        assert!(limits.stream_slot().is_some());
+        assert!(limits.stream_slot(lo).is_ok());
         assert_eq!(retry_after_secs(Duration::ZERO), 1);
         assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
+    }
+
+    #[test]
+    fn one_address_holds_at_most_a_quarter_of_the_streams() {
+        let limits = Limits::new(30, 8);
+        assert_eq!(limits.streams_per_address(), 2);
+        let a = limits.stream_slot(KIOSK).unwrap();
+        let _b = limits.stream_slot(KIOSK).unwrap();
+        assert_eq!(
+            limits.stream_slot(KIOSK).unwrap_err(),
+            StreamRefused::AddressShare { per_address: 2 }
+        );
+        // Others still get theirs, and the appliance's own screens only meet the cap.
+        let _c = limits.stream_slot(OTHER).unwrap();
+        let lo = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+        let own: Vec<_> = (0..5).map(|_| limits.stream_slot(lo).unwrap()).collect();
+        assert_eq!(
+            limits.stream_slot(OTHER).unwrap_err(),
+            StreamRefused::Full { max: 8 }
+        );
+        drop(own);
+        drop(a);
+        let _d = limits.stream_slot(KIOSK).unwrap();
+        assert_eq!(limits.by_address.lock().unwrap().get(&KIOSK), Some(&2));
+        drop(_d);
+        drop(_b);
+        assert_eq!(limits.by_address.lock().unwrap().get(&KIOSK), None);
+        // A cap below four still leaves every address one stream.
+        assert_eq!(Limits::new(30, 3).streams_per_address(), 1);
     }
 }

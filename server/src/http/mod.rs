@@ -388,16 +388,27 @@ async fn limit_checkins(State(st): State<AppState>, req: Request, next: Next) ->
 /// How long a client refused a live stream should wait.
 const STREAM_RETRY_SECS: u64 = 5;
 
-/// Live streams at once: 503 with `Retry-After` when all slots are taken. The slot
-/// travels with the response body and is free again when the stream ends.
+/// Live streams at once: 503 with `Retry-After` when all slots are taken, 429 when the
+/// client's address holds its share. The slot travels with the response body and is
+/// free again when the stream ends.
 async fn limit_streams(State(st): State<AppState>, req: Request, next: Next) -> Response {
     use futures::StreamExt;
-    let Some(slot) = st.limits.stream_slot() else {
-        return error::AppError::TooManyStreams {
-            max: st.settings.max_event_streams,
-            retry_after_secs: STREAM_RETRY_SECS,
+    let slot = match st.limits.stream_slot(peer_ip(&req)) {
+        Ok(slot) => slot,
+        Err(limits::StreamRefused::Full { max }) => {
+            return error::AppError::TooManyStreams {
+                max,
+                retry_after_secs: STREAM_RETRY_SECS,
+            }
+            .into_response();
         }
-        .into_response();
+        Err(limits::StreamRefused::AddressShare { per_address }) => {
+            return error::AppError::TooManyStreamsFromAddress {
+                per_address,
+                retry_after_secs: STREAM_RETRY_SECS,
+            }
+            .into_response();
+        }
     };
     let (parts, body) = next.run(req).await.into_parts();
     let body = body.into_data_stream().map(move |chunk| {

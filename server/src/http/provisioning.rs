@@ -91,7 +91,19 @@ pub async fn serve(
             });
         }
     }
-    axum::serve(listener, app(lines))
-        .with_graceful_shutdown(signal)
-        .await
+    // The same listener loop as the appliance: a client that never finishes its
+    // headers is dropped after the header timeout.
+    super::serve::serve(
+        super::serve::Listeners {
+            http: listener,
+            https: None,
+        },
+        app(lines),
+        HEADER_TIMEOUT,
+        signal,
+    )
+    .await
 }
+
+/// The config's `request_timeout` default: there is no valid config in this mode.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -42,6 +42,7 @@ fn scan_event(s: &KioskScan) -> Event {
 #[utoipa::path(get, path = "/api/v1/kiosk/scans", tag = "kiosk",
     responses((status = 200, description = "text/event-stream of scan results (event `scan`); loopback only", content_type = "text/event-stream"),
         (status = 403, body = super::error::Problem),
+        (status = 429, description = "this address (not loopback) holds a quarter of `max_event_streams` already; see `Retry-After`", body = super::error::Problem),
         (status = 503, description = "all `max_event_streams` are in use; see `Retry-After`", body = super::error::Problem)))]
 pub async fn stream(
     State(st): State<AppState>,
@@ -140,7 +141,9 @@ fn findings_event(list: &[Finding]) -> Event {
 #[utoipa::path(get, path = "/api/v1/counters/{id}/findings/stream", tag = "desk",
     params(("id" = String, Path, description = "counter id")),
     responses((status = 200, description = "text/event-stream: event `findings` with the counter's whole list, at once and after every change", content_type = "text/event-stream"),
-        (status = 404, body = super::error::Problem)))]
+        (status = 404, body = super::error::Problem),
+        (status = 429, description = "this address (not loopback) holds a quarter of `max_event_streams` already; see `Retry-After`", body = super::error::Problem),
+        (status = 503, description = "all `max_event_streams` are in use; see `Retry-After`", body = super::error::Problem)))]
 pub async fn findings_stream(
     State(st): State<AppState>,
     AppPath(id): AppPath<String>,

@@ -103,6 +103,7 @@ fn sse_event(e: &CommittedEvent) -> Event {
 #[utoipa::path(get, path = "/api/v1/events", tag = "display",
     params(("Last-Event-ID" = Option<i64>, Header, description = "replay events after this id")),
     responses((status = 200, description = "text/event-stream of queue events", content_type = "text/event-stream"),
+        (status = 429, description = "this address (not loopback) holds a quarter of `max_event_streams` already; see `Retry-After`", body = super::error::Problem),
         (status = 503, description = "all `max_event_streams` are in use; see `Retry-After`", body = super::error::Problem)))]
 pub async fn events(
     State(st): State<AppState>,

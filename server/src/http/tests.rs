@@ -178,6 +178,56 @@ async fn without_tls_everyone_gets_plain_http() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_lan_address_holds_at_most_a_quarter_of_the_live_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::demo(None).unwrap();
+    settings.max_event_streams = 8;
+    let appliance = Appliance::start(settings, &dir.path().join("data"), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let app = super::app(appliance.state.clone());
+    let open = |peer: &'static str| {
+        let app = app.clone();
+        async move {
+            app.oneshot(request(
+                "GET",
+                "/api/v1/events",
+                peer,
+                Transport::Http,
+                None,
+            ))
+            .await
+            .unwrap()
+        }
+    };
+    let (display, other, own) = ("192.168.10.40:1", "192.168.10.41:1", "127.0.0.1:1");
+    let mut held = vec![open(display).await, open(display).await];
+    assert!(held.iter().all(|r| r.status() == StatusCode::OK));
+    let refused = open(display).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers()[header::RETRY_AFTER], "5");
+    let body = axum::body::to_bytes(refused.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        problem["type"],
+        "urn:lotse:problem:too-many-streams-from-address"
+    );
+    // Another display and the appliance's own screens are not affected.
+    held.push(open(other).await);
+    for _ in 0..5 {
+        held.push(open(own).await);
+    }
+    assert!(held.iter().all(|r| r.status() == StatusCode::OK));
+    // The cap is reached: now everyone gets 503, loopback too.
+    assert_eq!(open(own).await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // A closed stream gives its address's share back.
+    held.remove(0);
+    assert_eq!(open(display).await.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_without_a_session_is_sent_to_the_login_and_scripts_get_401() {
     let f = appliance(false).await;
     let page = |accept: &str| {

@@ -131,7 +131,7 @@ fn head(srv: &Server, verb: Verb, path: &str, length: usize) -> String {
 
 /// The status of the first answer on a raw connection, or `None` when the server
 /// closed it without one; `Err` after `within`.
-async fn status_within(
+pub(crate) async fn status_within(
     mut s: tokio::net::TcpStream,
     within: Duration,
 ) -> Result<Option<u16>, &'static str> {

@@ -155,6 +155,13 @@ async fn a_bad_file_shows_its_problems_on_screen() {
     assert_eq!(health.status(), 503);
     let body: serde_json::Value = health.json().await.unwrap();
     assert_eq!(body["status"], "needs-provisioning");
+    // Also in this mode a client that never finishes its headers is dropped.
+    let mut slow = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut slow, b"GET /kiosk HTTP/1.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let answer = super::limits::status_within(slow, std::time::Duration::from_secs(20)).await;
+    assert!(answer.is_ok(), "slow headers held the connection");
     drop(server);
 
     // Fixed and provisioned again: the marker is gone.
