@@ -427,17 +427,25 @@ pub fn service_name(settings: &Settings, service: &str, lang: &str) -> String {
         .unwrap_or_else(|| assets::text(lang, &format!("service.{service}.name"), &[]))
 }
 
-/// Base URL that printed links point to.
+/// Base URL that printed links point to: `public_url`, else this host on HTTPS when TLS
+/// is on (plain HTTP from the LAN is only redirected there), else on HTTP.
 pub fn public_base(settings: &Settings) -> String {
     if let Some(u) = &settings.public_url {
         return u.trim_end_matches('/').to_string();
     }
-    let host = if settings.listen.ip().is_unspecified() {
+    let (scheme, addr) = match &settings.tls {
+        Some(tls) => ("https", tls.listen),
+        None => ("http", settings.listen),
+    };
+    let host = if addr.ip().is_unspecified() {
         "lotse.local".to_string()
     } else {
-        settings.listen.ip().to_string()
+        match addr.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        }
     };
-    format!("http://{host}:{}", settings.listen.port())
+    format!("{scheme}://{host}:{}", addr.port())
 }
 
 /// Builds the configured printer back-end.
@@ -452,4 +460,29 @@ pub fn open_printer(settings: &Settings, data_dir: &std::path::Path) -> Option<A
         PrinterBackend::EscPosTcp(a) => Arc::new(EscPosTcp::new(a.clone())),
         PrinterBackend::Cups(q) => Arc::new(CupsPrinter::new(q.clone())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TlsSettings;
+
+    #[test]
+    fn printed_links_follow_public_url_then_tls_then_listen() {
+        let mut s = Settings::demo(None).unwrap();
+        s.listen = "0.0.0.0:8080".parse().unwrap();
+        s.public_url = None;
+        s.tls = None;
+        assert_eq!(public_base(&s), "http://lotse.local:8080");
+        s.listen = "[fd00::5]:8080".parse().unwrap();
+        assert_eq!(public_base(&s), "http://[fd00::5]:8080");
+        s.tls = Some(TlsSettings {
+            cert: "c.pem".into(),
+            key: "k.pem".into(),
+            listen: "0.0.0.0:8443".parse().unwrap(),
+        });
+        assert_eq!(public_base(&s), "https://lotse.local:8443");
+        s.public_url = Some("https://kim.example.de/".into());
+        assert_eq!(public_base(&s), "https://kim.example.de");
+    }
 }
