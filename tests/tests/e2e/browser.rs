@@ -168,7 +168,8 @@ async fn the_arabic_kiosk_is_laid_out_right_to_left() {
             .split('>')
             .next()
             .unwrap(),
-        r#"<html lang="ar" dir="rtl""#
+        // translate="no": the browser must not offer to translate the visitor's language.
+        r#"<html lang="ar" dir="rtl" translate="no""#
     );
     assert_eq!(html_lang_dir(&b).await, ("ar".into(), "rtl".into()));
     let direction = b
