@@ -580,6 +580,8 @@ pub enum Screen {
     Kiosk,
     /// Waiting-room TV, 1920 × 1080.
     Display,
+    /// The queue display on a screen hung upright, 1080 × 1920.
+    DisplayPortrait,
     /// Front-desk PC, 1366 × 900.
     Desk,
 }
@@ -589,6 +591,7 @@ impl Screen {
         match self {
             Screen::Kiosk => (1080, 1920),
             Screen::Display => (1920, 1080),
+            Screen::DisplayPortrait => (1080, 1920),
             Screen::Desk => (1366, 900),
         }
     }
@@ -596,7 +599,7 @@ impl Screen {
     pub fn path(self) -> &'static str {
         match self {
             Screen::Kiosk => "/kiosk",
-            Screen::Display => "/display",
+            Screen::Display | Screen::DisplayPortrait => "/display",
             Screen::Desk => "/desk",
         }
     }

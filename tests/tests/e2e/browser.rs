@@ -359,6 +359,45 @@ async fn the_display_shows_a_call_within_a_second_and_requests_the_announcement(
 }
 
 #[tokio::test]
+async fn the_called_number_is_one_line_that_fits_on_a_tv_and_on_a_portrait_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path());
+    check_in(&srv, "residence", "de").await;
+    check_in(&srv, "residence", "de").await;
+    for (screen, ticket) in [
+        (Screen::Display, "A-001"),
+        (Screen::DisplayPortrait, "A-002"),
+    ] {
+        let b = Browser::open(&srv.base, screen).await;
+        display_ready(&b).await;
+        assert_eq!(call_next(&srv, "c1").await["number"], ticket);
+        let number = format!(
+            r#"[data-testid="display-call"][data-number="{ticket}"].latest .d-call-number"#
+        );
+        let fit = b
+            .wait_js(
+                "the newest call's number",
+                &format!(
+                    "(() => {{ const e = document.querySelector('{number}'); return !!e && \
+                     [e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).fontSize), \
+                     e.scrollWidth - e.clientWidth]; }})()"
+                ),
+                SHORT,
+            )
+            .await;
+        let (lines, overflow) = (fit[0].as_f64().unwrap(), fit[1].as_i64().unwrap());
+        assert!(
+            lines < 1.5,
+            "{screen:?}: {ticket} is {lines} font sizes high"
+        );
+        assert!(
+            overflow <= 0,
+            "{screen:?}: {ticket} overflows by {overflow} px"
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_display_recovers_by_itself_after_a_server_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut srv = Server::start(dir.path());
