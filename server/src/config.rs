@@ -279,6 +279,8 @@ pub struct TlsSettings {
 pub const DEFAULT_CHECKINS_PER_MINUTE: u32 = 30;
 /// Default of `max_event_streams`: displays, desks and the kiosk of a large centre.
 pub const DEFAULT_MAX_EVENT_STREAMS: u32 = 64;
+/// Default of `request_timeout`, also the header timeout while there is no valid config.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where tickets are printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -789,7 +791,7 @@ fn validate(src: &str, raw: RawConfig) -> Result<Settings> {
     let request_timeout = duration(
         &raw.server.request_timeout,
         "server.request_timeout",
-        Duration::from_secs(10),
+        DEFAULT_REQUEST_TIMEOUT,
     );
     let head_start = duration(
         &raw.queue.appointment_head_start,

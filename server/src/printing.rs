@@ -437,15 +437,12 @@ pub fn public_base(settings: &Settings) -> String {
         Some(tls) => ("https", tls.listen),
         None => ("http", settings.listen),
     };
-    let host = if addr.ip().is_unspecified() {
-        "lotse.local".to_string()
+    if addr.ip().is_unspecified() {
+        format!("{scheme}://lotse.local:{}", addr.port())
     } else {
-        match addr.ip() {
-            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-            ip => ip.to_string(),
-        }
-    };
-    format!("{scheme}://{host}:{}", addr.port())
+        // SocketAddr's own form: an IPv6 host in brackets.
+        format!("{scheme}://{addr}")
+    }
 }
 
 /// Builds the configured printer back-end.

@@ -99,11 +99,8 @@ pub async fn serve(
             https: None,
         },
         app(lines),
-        HEADER_TIMEOUT,
+        crate::config::DEFAULT_REQUEST_TIMEOUT,
         signal,
     )
     .await
 }
-
-/// The config's `request_timeout` default: there is no valid config in this mode.
-const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
